@@ -1,0 +1,56 @@
+import { parse as parseYaml } from "yaml";
+import { ConfigError, describe } from "../core/errors.ts";
+import { ConfigSchema } from "./schema.ts";
+import { resolveConfig, type Resolved } from "./resolve.ts";
+import { describeIssue, formatPath } from "./zod_issue.ts";
+
+export interface LoadOptions {
+  /** CLI `--port`, which overrides the file's `port`. */
+  portOverride?: number;
+}
+
+/** Reads, parses (JSON, or YAML for .yaml/.yml) and validates a config file. Throws ConfigError. */
+export async function loadConfigFile(path: string, opts: LoadOptions = {}): Promise<Resolved> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    throw new ConfigError("", `cannot read config file '${path}': ${describe(err)}`, err);
+  }
+  return parseConfigText(text, /\.ya?ml$/i.test(path) ? "yaml" : "json", path, opts);
+}
+
+/** Parses config text; `source` names the file in messages. */
+export function parseConfigText(
+  text: string,
+  format: "json" | "yaml",
+  source: string,
+  opts: LoadOptions = {},
+): Resolved {
+  let input: unknown;
+  try {
+    input = format === "yaml" ? parseYaml(text) : JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError("", `cannot parse ${format.toUpperCase()} in '${source}': ${describe(err)}`, err);
+  }
+  return validateConfig(input, opts);
+}
+
+/** Validates an already parsed config value (also used for the embedded demo config). */
+export function validateConfig(input: unknown, opts: LoadOptions = {}): Resolved {
+  if (input === null || typeof input !== "object" || Array.isArray(input)) {
+    throw new ConfigError("", "the config must be an object with a 'models' map");
+  }
+  const result = ConfigSchema.safeParse(input);
+  if (!result.success) {
+    const [first, ...rest] = result.error.issues;
+    const issue = first!;
+    const path = formatPath(
+      issue.code === "unrecognized_keys" ? [...issue.path, issue.keys[0] ?? ""] : issue.path,
+    );
+    const more = rest.length > 0 ? ` (and ${rest.length} more problem${rest.length > 1 ? "s" : ""})` : "";
+    throw new ConfigError(path, describeIssue(issue, input, ConfigSchema) + more);
+  }
+  const raw = opts.portOverride === undefined ? result.data : { ...result.data, port: opts.portOverride };
+  return resolveConfig(raw);
+}

@@ -1,0 +1,205 @@
+import { ConfigError } from "../core/errors.ts";
+import type { RawConfig, RawModel } from "./schema.ts";
+import type { Config, Eviction, ModelConfig } from "./types.ts";
+import { POLICY_NAMES } from "../policy/registry.ts";
+
+const DEFAULT_EVICTION: Eviction = { weights: "retain", process: "stop" };
+
+/** Deprecated numeric sleep levels, as the reference README documents them. */
+const LEGACY_LEVELS: Record<1 | 2 | 3, Eviction> = {
+  1: { weights: "offload", process: "keep_running" },
+  2: { weights: "discard", process: "keep_running" },
+  3: { weights: "retain", process: "stop" },
+};
+
+/** Process strategies this build implements. */
+export const SUPPORTED_PROCESSES = ["keep_running", "stop"] as const;
+
+export interface Resolved {
+  config: Config;
+  /** One line per deprecated key that was mapped. */
+  deprecations: string[];
+}
+
+/**
+ * Maps deprecated keys, applies cross-field rules (ports, checkpoint section) and converts to the typed
+ * Config. Throws ConfigError naming the JSON path.
+ */
+export function resolveConfig(raw: RawConfig): Resolved {
+  const deprecations: string[] = [];
+  const names = Object.keys(raw.models);
+  if (names.length === 0) throw new ConfigError("models", "at least one model is required");
+
+  if (!POLICY_NAMES.includes(raw.policy.policy_type)) {
+    const known = ["cost_aware", "time_slice"].includes(raw.policy.policy_type);
+    throw new ConfigError(
+      "policy.policy_type",
+      `${known ? "policy not available in this build" : "unknown policy"} '${raw.policy.policy_type}'; ` +
+        `accepted: ${POLICY_NAMES.join(", ")}`,
+    );
+  }
+
+  let defaultEviction = DEFAULT_EVICTION;
+  if (raw.policy.eviction) defaultEviction = raw.policy.eviction;
+  if (raw.policy.sleep_level !== undefined) {
+    if (raw.policy.eviction) {
+      throw new ConfigError(
+        "policy.sleep_level",
+        "cannot be combined with policy.eviction; keep only eviction",
+      );
+    }
+    defaultEviction = LEGACY_LEVELS[raw.policy.sleep_level];
+    deprecations.push(deprecated("policy.sleep_level", `policy.eviction ${fmtEviction(defaultEviction)}`));
+  }
+  if (raw.vllm_logging !== undefined) {
+    deprecations.push(
+      deprecated("vllm_logging", "--verbose (engine output is always logged, at debug level)"),
+    );
+  }
+
+  const models = new Map<string, ModelConfig>();
+  for (const name of names) {
+    models.set(name, resolveModel(name, raw.models[name]!, defaultEviction, raw, deprecations));
+  }
+  checkPorts(raw, models);
+
+  const p = raw.policy;
+  const config: Config = {
+    models,
+    policy: {
+      policyType: p.policy_type,
+      requestTimeoutMs: p.request_timeout_secs * 1000,
+      drainBeforeSwitch: p.drain_before_switch,
+      drainTimeoutMs: p.drain_timeout_secs * 1000,
+      minActiveMs: p.min_active_secs * 1000,
+      coalesceWindowMs: p.coalesce_window_ms,
+      amortizationFactor: p.amortization_factor,
+      maxWaitMs: p.max_wait_secs * 1000,
+      tickIntervalMs: p.tick_interval_ms,
+      minQuantumMs: p.min_quantum_ms,
+    },
+    host: raw.host,
+    port: raw.port,
+    metricsPort: raw.metrics_port,
+    adminPort: raw.admin_port,
+    vllmCommand: typeof raw.vllm_command === "string" ? [raw.vllm_command] : raw.vllm_command,
+    checkpoint: raw.checkpoint,
+    startupTimeoutMs: raw.startup_timeout_secs * 1000,
+    warmup: raw.warmup,
+    maxRequestBodyBytes: raw.max_request_body_bytes,
+    shutdownGraceMs: raw.shutdown_grace_secs * 1000,
+    engineLogLevel: raw.vllm_logging ? "info" : "debug",
+  };
+  return { config, deprecations };
+}
+
+function resolveModel(
+  name: string,
+  m: RawModel,
+  defaultEviction: Eviction,
+  raw: RawConfig,
+  deprecations: string[],
+): ModelConfig {
+  const at = `models.${name}`;
+  let eviction = m.eviction ?? defaultEviction;
+  if (m.sleep_level !== undefined) {
+    if (m.eviction) {
+      throw new ConfigError(`${at}.sleep_level`, "cannot be combined with eviction; keep only eviction");
+    }
+    eviction = LEGACY_LEVELS[m.sleep_level];
+    deprecations.push(deprecated(`${at}.sleep_level`, `${at}.eviction ${fmtEviction(eviction)}`));
+  }
+
+  const extraArgs = [...m.extra_args];
+  const legacyFlags: Array<[keyof RawModel, string]> = [
+    ["gpu_memory_utilization", "--gpu-memory-utilization"],
+    ["tensor_parallel_size", "--tensor-parallel-size"],
+    ["dtype", "--dtype"],
+  ];
+  for (const [key, flag] of legacyFlags) {
+    const value = m[key];
+    if (value === undefined) continue;
+    if (flagValue(extraArgs, flag) !== undefined) {
+      throw new ConfigError(`${at}.${key}`, `clashes with '${flag}' in ${at}.extra_args; keep only one`);
+    }
+    extraArgs.push(flag, String(value));
+    deprecations.push(deprecated(`${at}.${key}`, `"${flag}", "${value}" in ${at}.extra_args`));
+  }
+
+  if (eviction.process === "cuda_suspend" || eviction.process === "checkpoint") {
+    if (!raw.checkpoint) {
+      throw new ConfigError(
+        `${at}.eviction.process`,
+        `'${eviction.process}' needs a top-level 'checkpoint' section (criu_path, images_dir, ...)`,
+      );
+    }
+    throw new ConfigError(
+      `${at}.eviction.process`,
+      `'${eviction.process}' is not available in this build; accepted: ${SUPPORTED_PROCESSES.join(", ")}`,
+    );
+  }
+  if (m.checkpoint_path !== undefined && !raw.checkpoint) {
+    throw new ConfigError(`${at}.checkpoint_path`, "needs a top-level 'checkpoint' section");
+  }
+  if (m.checkpoint_path !== undefined) {
+    throw new ConfigError(`${at}.checkpoint_path`, "CRIU restore is not available in this build");
+  }
+
+  const tp = tensorParallelSize(extraArgs, `${at}.extra_args`);
+  const boundHost = flagValue(extraArgs, "--host");
+  return {
+    name,
+    modelPath: m.model_path,
+    servedName: flagValue(extraArgs, "--served-model-name") || m.model_path,
+    port: m.port,
+    engineHost: boundHost === undefined || boundHost === "0.0.0.0" || boundHost === "::"
+      ? "127.0.0.1"
+      : boundHost,
+    extraArgs,
+    eviction,
+    checkpointPath: m.checkpoint_path,
+    tensorParallelSize: tp,
+  };
+}
+
+/** The value of `flag` in argv, in either `--flag v` or `--flag=v` form. */
+export function flagValue(args: readonly string[], ...flags: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    for (const flag of flags) {
+      if (a === flag) return args[i + 1] ?? "";
+      if (a.startsWith(flag + "=")) return a.slice(flag.length + 1);
+    }
+  }
+  return undefined;
+}
+
+function tensorParallelSize(args: readonly string[], at: string): number {
+  const value = flagValue(args, "--tensor-parallel-size", "-tp");
+  if (value === undefined) return 1;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new ConfigError(at, `--tensor-parallel-size must be a positive integer, got '${value}'`);
+  }
+  return n;
+}
+
+function checkPorts(raw: RawConfig, models: ReadonlyMap<string, ModelConfig>): void {
+  const owners = new Map<number, string>([[raw.port, "port"]]);
+  const claim = (port: number, path: string) => {
+    const owner = owners.get(port);
+    if (owner !== undefined) throw new ConfigError(path, `port ${port} is already used by ${owner}`);
+    owners.set(port, path);
+  };
+  if (raw.metrics_port > 0) claim(raw.metrics_port, "metrics_port");
+  if (raw.admin_port !== null) claim(raw.admin_port, "admin_port");
+  for (const m of models.values()) claim(m.port, `models.${m.name}.port`);
+}
+
+function fmtEviction(e: Eviction): string {
+  return `{"weights":"${e.weights}","process":"${e.process}"}`;
+}
+
+function deprecated(key: string, replacement: string): string {
+  return `config key '${key}' is deprecated; use ${replacement} instead`;
+}

@@ -1,0 +1,57 @@
+import type { CheckpointSettings, ProcessStrategy, WeightsStrategy } from "./schema.ts";
+
+export type { CheckpointSettings, ProcessStrategy, WeightsStrategy };
+
+export interface Eviction {
+  readonly weights: WeightsStrategy;
+  readonly process: ProcessStrategy;
+}
+
+/** One model after validation, defaults and legacy-key mapping. */
+export interface ModelConfig {
+  /** Public name clients send in `model`. */
+  readonly name: string;
+  readonly modelPath: string;
+  /** What the engine serves the model as (first --served-model-name, else model_path); requests are rewritten to it. */
+  readonly servedName: string;
+  readonly port: number;
+  /** Host the daemon uses to reach the engine (127.0.0.1 unless extra_args binds it elsewhere). */
+  readonly engineHost: string;
+  /** extra_args plus flags mapped from deprecated keys, in order. */
+  readonly extraArgs: readonly string[];
+  readonly eviction: Eviction;
+  readonly checkpointPath: string | undefined;
+  readonly tensorParallelSize: number;
+}
+
+export interface PolicySettings {
+  readonly policyType: string;
+  readonly requestTimeoutMs: number;
+  readonly drainBeforeSwitch: boolean;
+  readonly drainTimeoutMs: number;
+  readonly minActiveMs: number;
+  readonly coalesceWindowMs: number;
+  readonly amortizationFactor: number;
+  readonly maxWaitMs: number;
+  readonly tickIntervalMs: number;
+  readonly minQuantumMs: number;
+}
+
+/** The validated, fully defaulted configuration. Nothing downstream reads raw JSON. */
+export interface Config {
+  readonly models: ReadonlyMap<string, ModelConfig>;
+  readonly policy: PolicySettings;
+  readonly host: string;
+  readonly port: number;
+  readonly metricsPort: number;
+  readonly adminPort: number | null;
+  /** argv prefix: the engine is run as `[...vllmCommand, "serve", modelPath, ...]`. */
+  readonly vllmCommand: readonly string[];
+  readonly checkpoint: CheckpointSettings | null;
+  readonly startupTimeoutMs: number;
+  readonly warmup: boolean;
+  readonly maxRequestBodyBytes: number;
+  readonly shutdownGraceMs: number;
+  /** Level engine output is logged at ("info" when the deprecated vllm_logging is true). */
+  readonly engineLogLevel: "debug" | "info";
+}

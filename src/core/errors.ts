@@ -1,0 +1,121 @@
+/**
+ * Typed errors. Each carries a stable `code` (the OpenAI-style error `type` clients see) and the HTTP
+ * `status` the proxy answers with. Subclasses exist only where a caller branches on them.
+ */
+export class LlmuxError extends Error {
+  readonly code: string;
+  readonly status: number;
+  constructor(message: string, opts: { code: string; status: number; cause?: unknown }) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.code = opts.code;
+    this.status = opts.status;
+  }
+}
+
+/** A config file that cannot be used. `path` is the JSON path of the offending value ("" for the file). */
+export class ConfigError extends LlmuxError {
+  readonly path: string;
+  constructor(path: string, message: string, cause?: unknown) {
+    super(path === "" ? message : `${path}: ${message}`, { code: "config_error", status: 500, cause });
+    this.path = path;
+  }
+}
+
+/** A CLI usage error (exit code 2, like a config error). */
+export class UsageError extends LlmuxError {
+  constructor(message: string) {
+    super(message, { code: "usage_error", status: 400 });
+  }
+}
+
+export class BadRequestError extends LlmuxError {
+  constructor(message: string) {
+    super(message, { code: "invalid_request_error", status: 400 });
+  }
+}
+
+export class ModelNotFoundError extends LlmuxError {
+  constructor(readonly model: string, available: readonly string[]) {
+    super(`The model '${model}' does not exist. Available models: ${available.join(", ") || "(none)"}`, {
+      code: "model_not_found",
+      status: 404,
+    });
+  }
+}
+
+export class BodyTooLargeError extends LlmuxError {
+  constructor(limitBytes: number) {
+    super(`Request body exceeds the limit of ${limitBytes} bytes (max_request_body_bytes)`, {
+      code: "request_too_large",
+      status: 413,
+    });
+  }
+}
+
+/** The engine's port did not answer (crashed, or not listening). */
+export class EngineUnreachableError extends LlmuxError {
+  constructor(model: string, cause?: unknown) {
+    super(`Engine for model '${model}' is unreachable: ${describe(cause)}`, {
+      code: "engine_unreachable",
+      status: 502,
+      cause,
+    });
+  }
+}
+
+/** The engine process of a model exited while requests were waiting for or streaming from it. */
+export class EngineExitedError extends LlmuxError {
+  constructor(model: string, detail: string) {
+    super(`Engine for model '${model}' exited unexpectedly (${detail})`, {
+      code: "engine_exited",
+      status: 502,
+    });
+  }
+}
+
+/** A start, wake or sleep of an engine failed. */
+export class EngineOperationError extends LlmuxError {
+  constructor(message: string, cause?: unknown) {
+    super(message, { code: "engine_error", status: 503, cause });
+  }
+}
+
+/** The switch to the requested model failed; waiters of that model receive this. */
+export class SwitchFailedError extends LlmuxError {
+  constructor(model: string, cause: unknown) {
+    super(`Could not activate model '${model}': ${describe(cause)}`, {
+      code: "model_unavailable",
+      status: 503,
+      cause,
+    });
+  }
+}
+
+export class SwitchTimeoutError extends LlmuxError {
+  constructor(model: string, timeoutSecs: number) {
+    super(`Request timed out after ${timeoutSecs}s waiting for model '${model}' (request_timeout_secs)`, {
+      code: "timeout",
+      status: 504,
+    });
+  }
+}
+
+export class ShuttingDownError extends LlmuxError {
+  constructor() {
+    super("llmux is shutting down", { code: "shutting_down", status: 503 });
+  }
+}
+
+/** The client went away before its request was served. Nobody sees the body; it exists for logs. */
+export class ClientGoneError extends LlmuxError {
+  constructor() {
+    super("client disconnected", { code: "client_closed_request", status: 499 });
+  }
+}
+
+/** A one-line description of any thrown value, for messages that wrap it. */
+export function describe(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

@@ -1,0 +1,53 @@
+import type { Eviction } from "../config/types.ts";
+
+/** Engine process states. `sleeping` covers every eviction that leaves the process alive. */
+export type EngineState =
+  | "stopped"
+  | "starting"
+  | "awake"
+  | "falling_asleep"
+  | "sleeping"
+  | "waking"
+  | "stopping";
+
+/** Allowed transitions; any state may go to `stopped` (the process exited). */
+export const ENGINE_TRANSITIONS: Readonly<Record<EngineState, readonly EngineState[]>> = {
+  stopped: ["starting"],
+  starting: ["awake", "stopping", "stopped"],
+  awake: ["falling_asleep", "stopping", "stopped"],
+  falling_asleep: ["sleeping", "stopping", "stopped"],
+  sleeping: ["waking", "stopping", "stopped"],
+  waking: ["awake", "stopping", "stopped"],
+  stopping: ["stopped"],
+};
+
+export interface SleepOutcome {
+  /** The eviction that was applied in the end (STOP when the requested one failed and was escalated). */
+  readonly applied: Eviction;
+  /** Why the requested eviction failed, when it was escalated to a stop. */
+  readonly escalatedBecause?: string;
+}
+
+export interface EngineExit {
+  readonly model: string;
+  /** "code 1", "signal SIGKILL". */
+  readonly detail: string;
+}
+
+/**
+ * What the switcher needs from engines. Implementations own processes and their control calls; new
+ * eviction strategies or engine kinds plug in here without touching the switcher. The switcher calls
+ * wake/sleep for one model at a time (under its switch lock); stop and stopAll may come at any time.
+ */
+export interface Lifecycle {
+  /** Makes the model servable: cold start or wake. Rejects with EngineOperationError, leaving it stopped. */
+  wake(model: string, signal: AbortSignal): Promise<void>;
+  /** Evicts with the model's effective eviction; escalates to a group kill on failure. Never rejects. */
+  sleep(model: string): Promise<SleepOutcome>;
+  /** Stops the model's process group (TERM, grace, KILL). Never rejects. */
+  stop(model: string): Promise<void>;
+  stopAll(): Promise<void>;
+  state(model: string): EngineState;
+  /** Called when an engine exits without being asked to. */
+  onUnexpectedExit(listener: (exit: EngineExit) => void): void;
+}

@@ -1,0 +1,93 @@
+import type { Clock } from "../core/clock.ts";
+import { engineLogger, logger } from "../core/log.ts";
+import type { Config, Eviction } from "../config/types.ts";
+import type { FetchFn } from "./client.ts";
+import type { EngineExit, EngineState, Lifecycle, SleepOutcome } from "./lifecycle.ts";
+import type { Spawner } from "./spawner.ts";
+import { VllmEngine } from "./vllm_engine.ts";
+
+export interface OrchestratorDeps {
+  readonly spawner: Spawner;
+  readonly fetch: FetchFn;
+  readonly clock: Clock;
+}
+
+const STOP_GRACE_MS = 5_000;
+
+/** The vLLM implementation of Lifecycle: one VllmEngine per configured model. */
+export class EngineOrchestrator implements Lifecycle {
+  readonly #engines = new Map<string, VllmEngine>();
+  readonly #evictions = new Map<string, Eviction>();
+  readonly #exitListeners: Array<(exit: EngineExit) => void> = [];
+
+  constructor(config: Config, deps: OrchestratorDeps) {
+    const log = logger("engine");
+    for (const model of config.models.values()) {
+      this.#evictions.set(model.name, model.eviction);
+      this.#engines.set(
+        model.name,
+        new VllmEngine(
+          {
+            model,
+            vllmCommand: config.vllmCommand,
+            startupTimeoutMs: config.startupTimeoutMs,
+            stopGraceMs: STOP_GRACE_MS,
+            engineLogLevel: config.engineLogLevel,
+          },
+          {
+            ...deps,
+            log,
+            engineLog: engineLogger(model.name),
+            onUnexpectedExit: (detail) => {
+              for (const listener of this.#exitListeners) listener({ model: model.name, detail });
+            },
+          },
+        ),
+      );
+    }
+  }
+
+  wake(model: string, signal: AbortSignal): Promise<void> {
+    return this.#engine(model).wake(signal);
+  }
+
+  sleep(model: string): Promise<SleepOutcome> {
+    return this.#engine(model).sleep(this.eviction(model));
+  }
+
+  stop(model: string): Promise<void> {
+    return this.#engine(model).stop();
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.#engines.values()].map((e) => e.stop()));
+  }
+
+  state(model: string): EngineState {
+    return this.#engine(model).state;
+  }
+
+  /** The eviction used when the model is put to sleep. */
+  eviction(model: string): Eviction {
+    const e = this.#evictions.get(model);
+    if (!e) throw new Error(`unknown model '${model}'`);
+    return e;
+  }
+
+  /** PIDs of the running engine group leaders (for status output and tests). */
+  pids(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [name, engine] of this.#engines) if (engine.pid !== undefined) out.set(name, engine.pid);
+    return out;
+  }
+
+  onUnexpectedExit(listener: (exit: EngineExit) => void): void {
+    this.#exitListeners.push(listener);
+  }
+
+  #engine(model: string): VllmEngine {
+    const e = this.#engines.get(model);
+    if (!e) throw new Error(`unknown model '${model}'`);
+    return e;
+  }
+}

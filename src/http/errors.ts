@@ -1,0 +1,23 @@
+import { LlmuxError } from "../core/errors.ts";
+import type { Logger } from "../core/log.ts";
+
+/** OpenAI-style error body: `{"error":{"message","type","param","code"}}`. */
+export function errorBody(message: string, type: string, code: string): string {
+  return JSON.stringify({ error: { message, type, param: null, code } });
+}
+
+/** The one place errors become HTTP responses. Unknown errors are 500s, logged with their stack. */
+export function errorResponse(err: unknown, log: Logger): Response {
+  if (err instanceof LlmuxError) {
+    const type = err.status < 500 ? "invalid_request_error" : "llmux_error";
+    return new Response(errorBody(err.message, type, err.code), {
+      status: err.status,
+      headers: { "content-type": "application/json" },
+    });
+  }
+  log.error("Unhandled error: {error}", { error: err });
+  return new Response(errorBody("Internal error in llmux", "llmux_error", "internal_error"), {
+    status: 500,
+    headers: { "content-type": "application/json" },
+  });
+}

@@ -1,0 +1,74 @@
+import { ClientGoneError, EngineUnreachableError } from "../core/errors.ts";
+import type { FetchFn } from "../engine/client.ts";
+import type { InFlightGuard } from "../switcher/in_flight.ts";
+import { guardedBody } from "./guarded_body.ts";
+
+/** Hop-by-hop headers (RFC 9110 7.6.1) plus ones that describe the client connection, not the request. */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "host",
+  "content-length",
+  "model-override",
+]);
+
+function copyHeaders(from: Headers, drop: ReadonlySet<string>): Headers {
+  const out = new Headers();
+  const extra = from.get("connection")?.split(",").map((h) => h.trim().toLowerCase()) ?? [];
+  for (const [name, value] of from) {
+    if (!drop.has(name) && !extra.includes(name)) out.append(name, value);
+  }
+  return out;
+}
+
+const RESPONSE_DROP = new Set([...HOP_BY_HOP].filter((h) => h !== "content-length"));
+
+export interface ForwardRequest {
+  readonly model: string;
+  readonly url: string;
+  readonly method: string;
+  readonly headers: Headers;
+  readonly body: BodyInit | null;
+  /** The client's request signal (aborts when the client disconnects). */
+  readonly clientSignal: AbortSignal;
+}
+
+/**
+ * Sends the request to the engine and streams the answer back, holding `guard` until the response body
+ * is finished. Takes ownership of the guard: it is released on every path.
+ */
+export async function forward(req: ForwardRequest, guard: InFlightGuard, fetch: FetchFn): Promise<Response> {
+  let upstream: Response;
+  try {
+    upstream = await fetch(req.url, {
+      method: req.method,
+      headers: copyHeaders(req.headers, HOP_BY_HOP),
+      body: req.body,
+      signal: AbortSignal.any([req.clientSignal, guard.signal]),
+      redirect: "manual",
+    });
+  } catch (err) {
+    guard.release();
+    if (guard.signal.aborted) throw guard.signal.reason;
+    if (req.clientSignal.aborted) throw new ClientGoneError();
+    throw new EngineUnreachableError(req.model, err);
+  }
+  const headers = copyHeaders(upstream.headers, RESPONSE_DROP);
+  if (upstream.body === null) {
+    guard.release();
+    return new Response(null, { status: upstream.status, statusText: upstream.statusText, headers });
+  }
+  const sse = headers.get("content-type")?.includes("text/event-stream") ?? false;
+  return new Response(guardedBody(upstream.body, guard, { sse }), {
+    status: upstream.status,
+    statusText: upstream.statusText,
+    headers,
+  });
+}

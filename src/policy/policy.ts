@@ -1,0 +1,31 @@
+/** A snapshot the switcher builds when a request queues for a model that is not active. */
+export interface PolicyContext {
+  readonly target: string;
+  /** The active model, or null when idle or switching. */
+  readonly active: string | null;
+  readonly targetQueueDepth: number;
+  /** How long the oldest queued request for `target` has waited. */
+  readonly oldestWaitMs: number;
+  readonly activeInFlight: number;
+  /** How long the active model has been active (0 when none). */
+  readonly activeForMs: number;
+}
+
+/** What the policy wants; the switcher acts on it. `until` is on the switcher's clock. */
+export type Decision =
+  | { readonly kind: "switch_now" }
+  | { readonly kind: "defer"; readonly until: number }
+  | { readonly kind: "skip" };
+
+/**
+ * A scheduling policy. Policies decide and never act: pure functions of the context, no I/O, no logging,
+ * which is what lets a simulator drive the same objects as the daemon.
+ */
+export interface Policy {
+  readonly name: string;
+  onPendingRequest(ctx: PolicyContext): Decision;
+  /** Whether a switch waits for the outgoing model's in-flight requests before evicting it. */
+  drainBeforeSwitch(): boolean;
+  /** Called after every successful switch (from = null for a cold start from idle). */
+  onSwitchComplete?(from: string | null, to: string, durationMs: number): void;
+}

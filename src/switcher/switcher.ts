@@ -1,0 +1,324 @@
+import { type Clock, sleep } from "../core/clock.ts";
+import {
+  ClientGoneError,
+  EngineExitedError,
+  LlmuxError,
+  ModelNotFoundError,
+  ShuttingDownError,
+  SwitchFailedError,
+  SwitchTimeoutError,
+} from "../core/errors.ts";
+import { FifoMutex } from "../core/mutex.ts";
+import type { Logger } from "../core/log.ts";
+import { spawnTask } from "../core/tasks.ts";
+import type { EngineExit, Lifecycle } from "../engine/lifecycle.ts";
+import type { Policy, PolicyContext } from "../policy/policy.ts";
+import { type InFlightGuard, InFlightSet } from "./in_flight.ts";
+import { WaiterQueue } from "./waiters.ts";
+
+export type SwitcherState =
+  | { readonly kind: "idle" }
+  | { readonly kind: "active"; readonly model: string }
+  | { readonly kind: "switching"; readonly from: string | null; readonly to: string };
+
+export interface SwitcherSettings {
+  readonly models: readonly string[];
+  readonly requestTimeoutMs: number;
+  readonly minActiveMs: number;
+  readonly drainTimeoutMs: number;
+  /** Pause before retrying after a failed switch, so a broken model cannot monopolise the GPU. */
+  readonly failureBackoffMs?: number;
+}
+
+export interface SwitcherDeps {
+  readonly lifecycle: Lifecycle;
+  readonly policy: Policy;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
+/** Thrown into in-flight requests of a model whose drain timed out. */
+export class DrainTimeoutError extends LlmuxError {
+  constructor(model: string, ms: number) {
+    super(
+      `Request to '${model}' was cut off: the switch away from it waited ${ms / 1000}s (drain_timeout_secs)`,
+      {
+        code: "evicted",
+        status: 503,
+      },
+    );
+  }
+}
+
+interface Slot {
+  readonly queue: WaiterQueue;
+  readonly inFlight: InFlightSet;
+  /** Set while a switch drains this model: new requests queue instead of joining it. */
+  draining: boolean;
+}
+
+/**
+ * One swap domain: the models sharing one GPU, at most one of them active. Owns the per-model queues,
+ * in-flight guards and the FIFO-fair switch lock; only `#setState` changes the state. No globals, so
+ * several switchers can run side by side.
+ */
+export class Switcher {
+  readonly #settings: SwitcherSettings;
+  readonly #deps: SwitcherDeps;
+  readonly #slots = new Map<string, Slot>();
+  readonly #mutex = new FifoMutex();
+  /** Models with a switch task waiting for the lock (one is enough: it serves the whole queue). */
+  readonly #scheduled = new Set<string>();
+  readonly #deferred = new Map<string, () => void>();
+  readonly #shutdown = new AbortController();
+  #state: SwitcherState = { kind: "idle" };
+  #activatedAt = 0;
+  #lastFailureAt = -Infinity;
+  #switchesRunning = 0;
+
+  constructor(settings: SwitcherSettings, deps: SwitcherDeps) {
+    this.#settings = settings;
+    this.#deps = deps;
+    for (const model of settings.models) {
+      this.#slots.set(model, {
+        queue: new WaiterQueue(deps.clock),
+        inFlight: new InFlightSet(),
+        draining: false,
+      });
+    }
+    deps.lifecycle.onUnexpectedExit((exit) => this.#onEngineExit(exit));
+  }
+
+  get state(): SwitcherState {
+    return this.#state;
+  }
+
+  /** Per-model queue depth and in-flight count. */
+  snapshot(): Record<string, { queueDepth: number; inFlight: number }> {
+    const out: Record<string, { queueDepth: number; inFlight: number }> = {};
+    for (const [model, slot] of this.#slots) {
+      out[model] = { queueDepth: slot.queue.length, inFlight: slot.inFlight.size };
+    }
+    return out;
+  }
+
+  /**
+   * Resolves with an in-flight guard once `model` is active and not draining; the caller releases it when
+   * the response has been fully sent or abandoned. Rejects with ModelNotFoundError, SwitchTimeoutError
+   * (request_timeout), SwitchFailedError, ShuttingDownError, or the signal's reason when `signal` aborts.
+   * Leaving early never cancels a switch that is already under way.
+   */
+  acquire(model: string, signal?: AbortSignal): Promise<InFlightGuard> {
+    const slot = this.#slots.get(model);
+    if (!slot) return Promise.reject(new ModelNotFoundError(model, [...this.#slots.keys()]));
+    if (this.#shutdown.signal.aborted) return Promise.reject(new ShuttingDownError());
+    if (signal?.aborted) return Promise.reject(signal.reason ?? new ClientGoneError());
+    if (this.#state.kind === "active" && this.#state.model === model && !slot.draining) {
+      return Promise.resolve(slot.inFlight.acquire(model));
+    }
+    const waiter = slot.queue.enqueue(
+      this.#settings.requestTimeoutMs,
+      () => {
+        this.#deps.log.warn("Request for {model} timed out after {ms} ms in the queue", {
+          model,
+          ms: this.#settings.requestTimeoutMs,
+        });
+        return new SwitchTimeoutError(model, this.#settings.requestTimeoutMs / 1000);
+      },
+      signal,
+    );
+    this.#onPending(model);
+    return waiter.promise;
+  }
+
+  /**
+   * Stops taking requests: queued waiters fail with ShuttingDownError, a switch in progress is aborted,
+   * queued switches are dropped. In-flight requests keep running (see abortInFlight / whenIdle).
+   */
+  beginShutdown(): void {
+    if (this.#shutdown.signal.aborted) return;
+    this.#shutdown.abort(new ShuttingDownError());
+    for (const cancel of this.#deferred.values()) cancel();
+    this.#deferred.clear();
+    for (const slot of this.#slots.values()) {
+      for (const w of slot.queue.takeAll()) w.fail(new ShuttingDownError());
+    }
+  }
+
+  /** Aborts every in-flight request (end of the shutdown grace period). */
+  abortInFlight(reason: unknown): void {
+    for (const slot of this.#slots.values()) slot.inFlight.abortAll(reason);
+  }
+
+  /** Resolves when no request is in flight and no switch is running. */
+  async whenIdle(): Promise<void> {
+    await Promise.all([...this.#slots.values()].map((s) => s.inFlight.idle()));
+    using _ = await this.#mutex.acquire();
+  }
+
+  #onPending(model: string): void {
+    if (this.#scheduled.has(model) || this.#deferred.has(model)) return;
+    if (this.#state.kind === "switching" && this.#state.to === model) return;
+    const decision = this.#deps.policy.onPendingRequest(this.#context(model));
+    if (decision.kind === "switch_now") {
+      this.#scheduleSwitch(model);
+    } else if (decision.kind === "defer") {
+      const cancel = this.#deps.clock.setTimer(decision.until - this.#deps.clock.now(), () => {
+        this.#deferred.delete(model);
+        if (this.#slots.get(model)!.queue.length > 0) this.#scheduleSwitch(model);
+      });
+      this.#deferred.set(model, cancel);
+    }
+  }
+
+  #context(target: string): PolicyContext {
+    const slot = this.#slots.get(target)!;
+    const active = this.#state.kind === "active" ? this.#state.model : null;
+    return {
+      target,
+      active,
+      targetQueueDepth: slot.queue.length,
+      oldestWaitMs: slot.queue.oldestWaitMs(),
+      activeInFlight: active ? this.#slots.get(active)!.inFlight.size : 0,
+      activeForMs: active ? this.#deps.clock.now() - this.#activatedAt : 0,
+    };
+  }
+
+  #scheduleSwitch(model: string): void {
+    this.#scheduled.add(model);
+    // Independent of any request: a client that leaves cannot cancel a half-done switch.
+    void spawnTask(`switch to ${model}`, () => this.#runSwitch(model));
+  }
+
+  async #runSwitch(target: string): Promise<void> {
+    using _permit = await this.#mutex.acquire();
+    this.#scheduled.delete(target);
+    this.#switchesRunning++;
+    try {
+      await this.#switchLocked(target);
+    } finally {
+      this.#switchesRunning--;
+    }
+  }
+
+  /** The switch phases: backoff, stale check, cooldown, drain, sleep, wake, activate. Call with the lock held. */
+  async #switchLocked(target: string): Promise<void> {
+    const { clock, log, lifecycle, policy } = this.#deps;
+    const shutdown = this.#shutdown.signal;
+    const slot = this.#slots.get(target)!;
+    try {
+      const backoff = this.#lastFailureAt + (this.#settings.failureBackoffMs ?? 2000) - clock.now();
+      if (backoff > 0) await sleep(clock, backoff, shutdown);
+      if (this.#state.kind === "active" && this.#state.model === target) {
+        if (!this.#slots.get(target)!.draining) this.#grantWaiters(target);
+        return;
+      }
+      // Stale switch: everyone who asked for it left (timed out, disconnected or was served).
+      if (slot.queue.length === 0) return;
+
+      const from = this.#state.kind === "active" ? this.#state.model : null;
+      if (from) {
+        // Cooldown keeps the state active, so requests for the current model are still served meanwhile.
+        const cooldown = this.#activatedAt + this.#settings.minActiveMs - clock.now();
+        if (cooldown > 0) await sleep(clock, cooldown, shutdown);
+        if (slot.queue.length === 0) return;
+      }
+      shutdown.throwIfAborted();
+      const started = clock.now();
+      this.#setState({ kind: "switching", from, to: target });
+      log.info("Switching {from} -> {to} ({queued} queued)", {
+        from: from ?? "(idle)",
+        to: target,
+        queued: slot.queue.length,
+      });
+      if (from) await this.#evict(from, policy.drainBeforeSwitch());
+
+      try {
+        await lifecycle.wake(target, shutdown);
+      } catch (err) {
+        this.#lastFailureAt = clock.now();
+        this.#setState({ kind: "idle" });
+        const failure = shutdown.aborted ? new ShuttingDownError() : new SwitchFailedError(target, err);
+        log.error("Switch to {model} failed: {error}", { model: target, error: failure.message });
+        for (const w of slot.queue.takeAll()) w.fail(failure);
+        return;
+      }
+      const tookMs = clock.now() - started;
+      this.#setState({ kind: "active", model: target });
+      this.#activatedAt = clock.now();
+      this.#lastFailureAt = -Infinity;
+      policy.onSwitchComplete?.(from, target, tookMs);
+      log.info("{model} is active ({ms} ms switch from {from})", {
+        model: target,
+        ms: Math.round(tookMs),
+        from: from ?? "idle",
+      });
+      this.#grantWaiters(target);
+    } catch (err) {
+      if (!shutdown.aborted) throw err;
+      for (const w of slot.queue.takeAll()) w.fail(new ShuttingDownError());
+    }
+  }
+
+  /** Drains (bounded by drain_timeout) and evicts the outgoing model. */
+  async #evict(from: string, drain: boolean): Promise<void> {
+    const { clock, log, lifecycle } = this.#deps;
+    const slot = this.#slots.get(from)!;
+    slot.draining = true;
+    try {
+      if (slot.inFlight.size > 0) {
+        const timeoutMs = this.#settings.drainTimeoutMs;
+        const drained = drain
+          ? await Promise.race([
+            slot.inFlight.idle().then(() => true),
+            sleep(clock, timeoutMs).then(() => false),
+          ])
+          : false;
+        if (!drained) {
+          // Sleeping under running requests crashes vLLM v0.13; cut them off with a clear error instead.
+          log.warn("Cutting off {n} in-flight request(s) of {model} before evicting it", {
+            n: slot.inFlight.size,
+            model: from,
+          });
+          slot.inFlight.abortAll(new DrainTimeoutError(from, drain ? timeoutMs : 0));
+          await slot.inFlight.idle();
+        }
+      }
+      const outcome = await lifecycle.sleep(from);
+      if (outcome.escalatedBecause) {
+        log.warn("Eviction of {model} escalated to stop: {reason}", {
+          model: from,
+          reason: outcome.escalatedBecause,
+        });
+      }
+    } finally {
+      slot.draining = false;
+    }
+  }
+
+  #grantWaiters(model: string): void {
+    const slot = this.#slots.get(model)!;
+    // Each woken request gets its guard now, before anything else can run: a switch queued behind this
+    // one then drains them instead of evicting the model under them (the v2.3 settle handshake).
+    for (const w of slot.queue.takeAll()) {
+      const guard = slot.inFlight.acquire(model);
+      if (!w.grant(guard)) guard.release();
+    }
+  }
+
+  #onEngineExit(exit: EngineExit): void {
+    const slot = this.#slots.get(exit.model);
+    if (!slot) return;
+    slot.inFlight.abortAll(new EngineExitedError(exit.model, exit.detail));
+    if (this.#state.kind === "active" && this.#state.model === exit.model) {
+      this.#deps.log.warn("Active model {model} died ({detail}); the next request for it restarts it", {
+        ...exit,
+      });
+      this.#setState({ kind: "idle" });
+    }
+  }
+
+  #setState(next: SwitcherState): void {
+    this.#state = next;
+  }
+}

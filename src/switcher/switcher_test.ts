@@ -1,0 +1,238 @@
+import { assertEquals, assertRejects } from "../testing/assert.ts";
+import {
+  EngineExitedError,
+  ModelNotFoundError,
+  ShuttingDownError,
+  SwitchFailedError,
+  SwitchTimeoutError,
+} from "../core/errors.ts";
+import { logger } from "../core/log.ts";
+import { FifoPolicy } from "../policy/fifo.ts";
+import { FakeLifecycle } from "../testing/fake_lifecycle.ts";
+import { ManualClock, settle } from "../testing/manual_clock.ts";
+import { DrainTimeoutError, Switcher, type SwitcherSettings } from "./switcher.ts";
+
+function setup(overrides: Partial<SwitcherSettings> = {}, drain = true) {
+  const clock = new ManualClock();
+  const lifecycle = new FakeLifecycle();
+  const switcher = new Switcher(
+    {
+      models: ["a", "b", "c"],
+      requestTimeoutMs: 10_000,
+      minActiveMs: 0,
+      drainTimeoutMs: 60_000,
+      ...overrides,
+    },
+    { lifecycle, policy: new FifoPolicy({ drainBeforeSwitch: drain }), clock, log: logger("test") },
+  );
+  return { clock, lifecycle, switcher };
+}
+
+/** Activates `model` and releases the guard that did it. */
+async function activate(s: ReturnType<typeof setup>, model: string) {
+  const p = s.switcher.acquire(model);
+  await s.clock.advance(0);
+  (await p).release();
+}
+
+Deno.test("Switcher.acquire() cold-starts an idle model and hands out a guard", async () => {
+  const s = setup();
+  const guard = s.switcher.acquire("a");
+  await s.clock.advance(0);
+  assertEquals((await guard).model, "a");
+  assertEquals(s.switcher.state, { kind: "active", model: "a" });
+  assertEquals(s.lifecycle.log, ["wake:a"]);
+  assertEquals(s.switcher.snapshot().a, { queueDepth: 0, inFlight: 1 });
+});
+
+Deno.test("Switcher.acquire() rejects an unknown model with 404", async () => {
+  const s = setup();
+  const err = await assertRejects(() => s.switcher.acquire("zzz"), ModelNotFoundError);
+  assertEquals(err.status, 404);
+});
+
+Deno.test("Switcher drains the outgoing model's in-flight requests before sleeping it", async () => {
+  const s = setup();
+  const first = s.switcher.acquire("a");
+  await s.clock.advance(0);
+  const guardA = await first;
+  const forB = s.switcher.acquire("b");
+  await s.clock.advance(1000);
+  assertEquals(s.lifecycle.log, ["wake:a"], "no sleep while a request of a is in flight");
+  // A new request for the draining model queues instead of joining it.
+  const lateA = s.switcher.acquire("a");
+  await s.clock.advance(0);
+  assertEquals(s.switcher.snapshot().a!.queueDepth, 1);
+  guardA.release();
+  await s.clock.advance(0);
+  assertEquals(s.lifecycle.log.slice(0, 3), ["wake:a", "sleep:a", "wake:b"]);
+  (await forB).release();
+  await s.clock.advance(0);
+  (await lateA).release();
+  assertEquals(s.lifecycle.log, ["wake:a", "sleep:a", "wake:b", "sleep:b", "wake:a"]);
+});
+
+Deno.test("Switcher removes a waiter that times out from the queue (504)", async () => {
+  const s = setup({ requestTimeoutMs: 5000 });
+  const held = s.lifecycle.hold("wake", "a");
+  const p = s.switcher.acquire("a");
+  const rejected = assertRejects(() => p, SwitchTimeoutError);
+  await s.clock.advance(5000);
+  await rejected;
+  assertEquals(s.switcher.snapshot().a!.queueDepth, 0);
+  // The switch itself still completes for the requests that come later.
+  held.resolve();
+  await s.clock.advance(0);
+  assertEquals(s.switcher.state, { kind: "active", model: "a" });
+  assertEquals(s.switcher.snapshot().a!.inFlight, 0, "no guard was handed to the gone waiter");
+});
+
+Deno.test("Switcher removes a waiter whose client disconnects, and the switch still completes", async () => {
+  const s = setup();
+  const held = s.lifecycle.hold("wake", "b");
+  const client = new AbortController();
+  const p = s.switcher.acquire("b", client.signal);
+  await s.clock.advance(0);
+  client.abort(new Error("client gone"));
+  await assertRejects(() => p, Error, "client gone");
+  assertEquals(s.switcher.snapshot().b!.queueDepth, 0);
+  held.resolve();
+  await s.clock.advance(0);
+  assertEquals(s.switcher.state, { kind: "active", model: "b" });
+  assertEquals(s.switcher.snapshot().b!.inFlight, 0);
+});
+
+Deno.test("Switcher skips a stale switch whose waiters all left", async () => {
+  const s = setup();
+  await activate(s, "a");
+  const holdSleep = s.lifecycle.hold("sleep", "a");
+  const forB = s.switcher.acquire("b");
+  await s.clock.advance(0);
+  const client = new AbortController();
+  const forC = s.switcher.acquire("c", client.signal);
+  client.abort(new Error("gone"));
+  await assertRejects(() => forC);
+  holdSleep.resolve();
+  await s.clock.advance(0);
+  (await forB).release();
+  await s.clock.advance(0);
+  assertEquals(s.lifecycle.log, ["wake:a", "sleep:a", "wake:b"], "no switch to c: nobody waits for it");
+});
+
+Deno.test("Switcher runs queued switches in FIFO order", async () => {
+  const s = setup();
+  await activate(s, "a");
+  const holdSleep = s.lifecycle.hold("sleep", "a");
+  const forC = s.switcher.acquire("c");
+  await s.clock.advance(0);
+  const forB = s.switcher.acquire("b");
+  await s.clock.advance(0);
+  holdSleep.resolve();
+  await s.clock.advance(0);
+  (await forC).release();
+  await s.clock.advance(0);
+  (await forB).release();
+  assertEquals(s.lifecycle.log, ["wake:a", "sleep:a", "wake:c", "sleep:c", "wake:b"]);
+});
+
+Deno.test("Switcher waits out min_active before evicting, serving the active model meanwhile", async () => {
+  const s = setup({ minActiveMs: 5000 });
+  await activate(s, "a");
+  await s.clock.advance(1000);
+  const forB = s.switcher.acquire("b");
+  await s.clock.advance(1000);
+  // Still active during cooldown: a request for a is served at once.
+  (await s.switcher.acquire("a")).release();
+  assertEquals(s.lifecycle.log, ["wake:a"]);
+  await s.clock.advance(2999);
+  assertEquals(s.lifecycle.log, ["wake:a"]);
+  await s.clock.advance(1);
+  assertEquals(s.lifecycle.log, ["wake:a", "sleep:a", "wake:b"]);
+  (await forB).release();
+});
+
+Deno.test("Switcher backs off 2 s after a failed switch and reports the failure to waiters (503)", async () => {
+  const s = setup();
+  s.lifecycle.fail("wake", "a", new Error("engine exited during startup (exit code 1)"));
+  const p = s.switcher.acquire("a");
+  const rejected = assertRejects(() => p, SwitchFailedError);
+  await s.clock.advance(0);
+  const err = await rejected;
+  assertEquals(err.status, 503);
+  assertEquals(err.message.includes("exit code 1"), true);
+  assertEquals(s.switcher.state, { kind: "idle" });
+  const retry = s.switcher.acquire("a");
+  await s.clock.advance(1999);
+  assertEquals(s.lifecycle.log, ["wake:a"]);
+  await s.clock.advance(1);
+  (await retry).release();
+  assertEquals(s.lifecycle.log, ["wake:a", "wake:a"]);
+});
+
+Deno.test("Switcher gives woken waiters their guards before a queued switch can drain them", async () => {
+  const s = setup();
+  await activate(s, "a");
+  const holdWakeB = s.lifecycle.hold("wake", "b");
+  const forB1 = s.switcher.acquire("b");
+  const forB2 = s.switcher.acquire("b");
+  await s.clock.advance(0);
+  const forC = s.switcher.acquire("c");
+  await s.clock.advance(0);
+  holdWakeB.resolve();
+  await s.clock.advance(0);
+  const [g1, g2] = [await forB1, await forB2];
+  assertEquals(s.lifecycle.log, ["wake:a", "sleep:a", "wake:b"], "c's switch waits for b's woken requests");
+  g1.release();
+  await s.clock.advance(0);
+  assertEquals(s.lifecycle.log.length, 3);
+  g2.release();
+  await s.clock.advance(0);
+  (await forC).release();
+  assertEquals(s.lifecycle.log, ["wake:a", "sleep:a", "wake:b", "sleep:b", "wake:c"]);
+});
+
+Deno.test("Switcher cuts off in-flight requests after drain_timeout and then evicts", async () => {
+  const s = setup({ drainTimeoutMs: 3000 });
+  const first = s.switcher.acquire("a");
+  await s.clock.advance(0);
+  const stuck = await first;
+  const forB = s.switcher.acquire("b");
+  await s.clock.advance(2999);
+  assertEquals(stuck.signal.aborted, false);
+  await s.clock.advance(1);
+  assertEquals(stuck.signal.reason instanceof DrainTimeoutError, true);
+  stuck.release();
+  await s.clock.advance(0);
+  (await forB).release();
+  assertEquals(s.lifecycle.log, ["wake:a", "sleep:a", "wake:b"]);
+});
+
+Deno.test("Switcher aborts the requests of an engine that dies and goes idle", async () => {
+  const s = setup();
+  const first = s.switcher.acquire("a");
+  await s.clock.advance(0);
+  const guard = await first;
+  s.lifecycle.crash("a", "signal SIGKILL");
+  assertEquals(guard.signal.reason instanceof EngineExitedError, true);
+  assertEquals(s.switcher.state, { kind: "idle" });
+  guard.release();
+  // The next request restarts it.
+  const again = s.switcher.acquire("a");
+  await s.clock.advance(0);
+  (await again).release();
+  assertEquals(s.lifecycle.log, ["wake:a", "wake:a"]);
+});
+
+Deno.test("Switcher.beginShutdown() fails queued waiters and aborts a start in progress", async () => {
+  const s = setup();
+  s.lifecycle.hold("wake", "a");
+  const p = s.switcher.acquire("a");
+  const rejected = assertRejects(() => p, ShuttingDownError);
+  await s.clock.advance(0);
+  s.switcher.beginShutdown();
+  await rejected;
+  await settle();
+  await assertRejects(() => s.switcher.acquire("b"), ShuttingDownError);
+  await s.switcher.whenIdle();
+  assertEquals(s.switcher.state, { kind: "idle" });
+});

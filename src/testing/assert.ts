@@ -1,0 +1,40 @@
+/** Assertions over node:assert/strict (JSR's @std/assert cannot be fetched here), with Deno std-like names. */
+import assert from "node:assert/strict";
+
+export function assertEquals<T>(actual: T, expected: T, message?: string): void {
+  assert.deepStrictEqual(actual, expected, message);
+}
+
+export function assert_(value: unknown, message?: string): asserts value {
+  assert.ok(value, message);
+}
+export { assert_ as assert };
+
+export function assertMatch(actual: string, re: RegExp, message?: string): void {
+  assert.match(actual, re, message);
+}
+
+// deno-lint-ignore no-explicit-any
+type ErrorClass<E> = abstract new (...args: any[]) => E;
+
+/** Awaits `fn()`, asserts it rejects (with an instance of `cls`, message containing `includes`), returns the error. */
+export async function assertRejects<E extends Error = Error>(
+  fn: () => Promise<unknown>,
+  cls?: ErrorClass<E>,
+  includes?: string,
+): Promise<E> {
+  try {
+    await fn();
+  } catch (err) {
+    if (cls && !(err instanceof cls)) {
+      throw new assert.AssertionError({ message: `expected ${cls.name}, got ${String(err)}`, actual: err });
+    }
+    if (includes && !String((err as Error).message).includes(includes)) {
+      throw new assert.AssertionError({
+        message: `error message '${(err as Error).message}' lacks '${includes}'`,
+      });
+    }
+    return err as E;
+  }
+  throw new assert.AssertionError({ message: "expected a rejection, but it resolved" });
+}
