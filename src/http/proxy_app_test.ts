@@ -1,0 +1,184 @@
+import { assertEquals, assertMatch } from "../testing/assert.ts";
+import { SwitchTimeoutError } from "../core/errors.ts";
+import { logger } from "../core/log.ts";
+import { validateConfig } from "../config/load.ts";
+import type { FetchFn } from "../engine/client.ts";
+import { InFlightSet } from "../switcher/in_flight.ts";
+import { createProxyApp, type ModelGate } from "./proxy_app.ts";
+
+const config = validateConfig({
+  max_request_body_bytes: 1024,
+  models: {
+    zeta: { model_path: "org/zeta", port: 8201 },
+    alpha: { model_path: "org/alpha", port: 8202, extra_args: ["--served-model-name", "alpha-served"] },
+  },
+}).config;
+
+function setup(upstream: FetchFn, gateError?: Error) {
+  const inFlight = new InFlightSet();
+  const seen: Request[] = [];
+  const gate: ModelGate = {
+    acquire: (model) => gateError ? Promise.reject(gateError) : Promise.resolve(inFlight.acquire(model)),
+  };
+  const fetch: FetchFn = (input, init) => {
+    const req = new Request(input, init);
+    seen.push(req.clone());
+    return upstream(req);
+  };
+  const app = createProxyApp({ config, gate, fetch, log: logger("test") });
+  return { app, inFlight, seen };
+}
+
+const ok: FetchFn = () => Promise.resolve(Response.json({ ok: true }));
+const post = (body: unknown, headers: Record<string, string> = {}) => ({
+  method: "POST",
+  headers: { "content-type": "application/json", ...headers },
+  body: typeof body === "string" ? body : JSON.stringify(body),
+});
+
+Deno.test("proxy lists configured models sorted by id on /v1/models and /models", async () => {
+  const { app } = setup(ok);
+  for (const path of ["/v1/models", "/models"]) {
+    const body = await (await app.request(path)).json();
+    assertEquals(body.data.map((m: { id: string }) => m.id), ["alpha", "zeta"]);
+    assertEquals(body.object, "list");
+  }
+  assertEquals(await (await app.request("/health")).json(), { status: "ok" });
+});
+
+Deno.test("proxy answers 400 for a missing model and for malformed JSON", async () => {
+  const { app, seen } = setup(ok);
+  const missing = await app.request("/v1/chat/completions", post({ messages: [] }));
+  assertEquals(missing.status, 400);
+  assertEquals((await missing.json()).error.type, "invalid_request_error");
+  const malformed = await app.request("/v1/chat/completions", post("{ nope"));
+  assertEquals(malformed.status, 400);
+  assertMatch((await malformed.json()).error.message, /Malformed JSON/);
+  assertEquals(seen.length, 0);
+});
+
+Deno.test("proxy answers 404 for an unknown model, naming the available ones", async () => {
+  const { app } = setup(ok);
+  const res = await app.request("/v1/chat/completions", post({ model: "nope" }));
+  assertEquals(res.status, 404);
+  const { error } = await res.json();
+  assertEquals([error.code, error.message], [
+    "model_not_found",
+    "The model 'nope' does not exist. Available models: alpha, zeta",
+  ]);
+});
+
+Deno.test("proxy answers 413 for a body over max_request_body_bytes, declared or streamed", async () => {
+  const { app, seen } = setup(ok);
+  const big = JSON.stringify({ model: "zeta", prompt: "x".repeat(2000) });
+  assertEquals((await app.request("/v1/completions", post(big))).status, 413);
+  const stream = new ReadableStream({
+    start(c) {
+      c.enqueue(new TextEncoder().encode(big));
+      c.close();
+    },
+  });
+  const res = await app.request("/v1/completions", { method: "POST", body: stream });
+  assertEquals(res.status, 413);
+  assertEquals((await res.json()).error.code, "request_too_large");
+  assertEquals(seen.length, 0);
+});
+
+Deno.test("proxy rewrites model to the served name and keeps path, query and end-to-end headers", async () => {
+  const { app, seen } = setup(ok);
+  const res = await app.request(
+    "/v1/chat/completions?trace=1",
+    post({ model: "alpha", messages: [] }, {
+      "x-custom": "1",
+      "keep-alive": "timeout=5",
+      connection: "x-drop",
+      "x-drop": "y",
+    }),
+  );
+  assertEquals(res.status, 200);
+  const req = seen[0]!;
+  assertEquals(req.url, "http://127.0.0.1:8202/v1/chat/completions?trace=1");
+  assertEquals(await req.json(), { model: "alpha-served", messages: [] });
+  assertEquals(req.headers.get("x-custom"), "1");
+  assertEquals([req.headers.get("keep-alive"), req.headers.get("x-drop")], [null, null]);
+});
+
+Deno.test("proxy routes by the model-override header", async () => {
+  const { app, seen } = setup(ok);
+  await app.request("/tokenize", post({ prompt: "hi" }, { "model-override": "zeta" }));
+  assertEquals(seen[0]!.url, "http://127.0.0.1:8201/tokenize");
+  assertEquals(seen[0]!.headers.get("model-override"), null);
+});
+
+Deno.test("proxy streams SSE chunks before the upstream ends and releases the guard at the end", async () => {
+  let ctrl!: ReadableStreamDefaultController<Uint8Array>;
+  const body = new ReadableStream<Uint8Array>({ start: (c) => void (ctrl = c) });
+  const { app, inFlight } = setup(() =>
+    Promise.resolve(new Response(body, { headers: { "content-type": "text/event-stream" } }))
+  );
+  const res = await app.request("/v1/chat/completions", post({ model: "zeta", stream: true }));
+  const reader = res.body!.getReader();
+  const enc = new TextEncoder();
+  ctrl.enqueue(enc.encode("data: 1\n\n"));
+  assertEquals(new TextDecoder().decode((await reader.read()).value), "data: 1\n\n");
+  assertEquals(inFlight.size, 1, "the guard is held while the stream is open");
+  ctrl.enqueue(enc.encode("data: [DONE]\n\n"));
+  ctrl.close();
+  assertEquals(new TextDecoder().decode((await reader.read()).value), "data: [DONE]\n\n");
+  assertEquals((await reader.read()).done, true);
+  assertEquals(inFlight.size, 0);
+});
+
+Deno.test("proxy releases the guard and cancels the upstream when the client cancels the body", async () => {
+  let cancelled = false;
+  const body = new ReadableStream<Uint8Array>({
+    pull: (c) => c.enqueue(new TextEncoder().encode("data: x\n\n")),
+    cancel: () => void (cancelled = true),
+  });
+  const { app, inFlight } = setup(() => Promise.resolve(new Response(body)));
+  const res = await app.request("/v1/chat/completions", post({ model: "zeta", stream: true }));
+  const reader = res.body!.getReader();
+  await reader.read();
+  await reader.cancel();
+  assertEquals([inFlight.size, cancelled], [0, true]);
+});
+
+Deno.test("proxy ends a broken SSE stream with an error event and [DONE]", async () => {
+  let ctrl!: ReadableStreamDefaultController<Uint8Array>;
+  const body = new ReadableStream<Uint8Array>({ start: (c) => void (ctrl = c) });
+  const { app, inFlight } = setup(() =>
+    Promise.resolve(new Response(body, { headers: { "content-type": "text/event-stream" } }))
+  );
+  const res = await app.request("/v1/chat/completions", post({ model: "zeta", stream: true }));
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  ctrl.enqueue(new TextEncoder().encode("data: 1\n\n"));
+  assertEquals((await reader.read()).value, "data: 1\n\n");
+  ctrl.error(new Error("connection reset"));
+  const text = (await reader.read()).value ?? "";
+  assertEquals((await reader.read()).done, true);
+  assertMatch(
+    text,
+    /^\ndata: \{"error":\{"message":"Stream interrupted: connection reset".*\n\ndata: \[DONE\]\n\n$/s,
+  );
+  assertEquals(inFlight.size, 0);
+});
+
+Deno.test("proxy answers 502 with a JSON error when the engine is unreachable", async () => {
+  const { app, inFlight } = setup(() => Promise.reject(new TypeError("connection refused")));
+  const res = await app.request("/v1/chat/completions", post({ model: "zeta" }));
+  assertEquals(res.status, 502);
+  const { error } = await res.json();
+  assertEquals(error.code, "engine_unreachable");
+  assertMatch(error.message, /connection refused/);
+  assertEquals(inFlight.size, 0);
+});
+
+Deno.test("proxy maps switcher errors to their status with the JSON error shape", async () => {
+  const { app } = setup(ok, new SwitchTimeoutError("zeta", 300));
+  const res = await app.request("/v1/chat/completions", post({ model: "zeta" }));
+  assertEquals(res.status, 504);
+  assertEquals(res.headers.get("content-type"), "application/json");
+  const body = await res.json();
+  assertEquals(Object.keys(body.error).sort(), ["code", "message", "param", "type"]);
+  assertEquals(body.error.code, "timeout");
+});
