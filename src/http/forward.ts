@@ -38,6 +38,12 @@ export interface ForwardRequest {
   readonly body: BodyInit | null;
   /** The client's request signal (aborts when the client disconnects). */
   readonly clientSignal: AbortSignal;
+  /**
+   * Settles when the response has been delivered or abandoned (Deno.serve's `info.completed`). When given,
+   * non-SSE bodies pass through natively and the guard is released on it; SSE bodies are always wrapped so
+   * a broken stream can end with an error event.
+   */
+  readonly completed?: Promise<void>;
 }
 
 /**
@@ -46,18 +52,21 @@ export interface ForwardRequest {
  */
 export async function forward(req: ForwardRequest, guard: InFlightGuard, fetch: FetchFn): Promise<Response> {
   let upstream: Response;
+  // One signal for the upstream call: the guard's, which the client's disconnect also aborts.
+  const onClientGone = () => guard.abort(new ClientGoneError());
+  req.clientSignal.addEventListener("abort", onClientGone, { once: true });
   try {
     upstream = await fetch(req.url, {
       method: req.method,
       headers: copyHeaders(req.headers, HOP_BY_HOP),
       body: req.body,
-      signal: AbortSignal.any([req.clientSignal, guard.signal]),
+      signal: guard.signal,
       redirect: "manual",
     });
   } catch (err) {
+    req.clientSignal.removeEventListener("abort", onClientGone);
     guard.release();
     if (guard.signal.aborted) throw guard.signal.reason;
-    if (req.clientSignal.aborted) throw new ClientGoneError();
     throw new EngineUnreachableError(req.model, err);
   }
   const headers = copyHeaders(upstream.headers, RESPONSE_DROP);
@@ -66,6 +75,15 @@ export async function forward(req: ForwardRequest, guard: InFlightGuard, fetch: 
     return new Response(null, { status: upstream.status, statusText: upstream.statusText, headers });
   }
   const sse = headers.get("content-type")?.includes("text/event-stream") ?? false;
+  if (!sse && req.completed) {
+    // Native pass-through (no per-chunk JS); a client that leaves cancels the upstream body by itself.
+    const release = () => {
+      req.clientSignal.removeEventListener("abort", onClientGone);
+      guard.release();
+    };
+    req.completed.then(release, release);
+    return new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers });
+  }
   return new Response(guardedBody(upstream.body, guard, { sse }), {
     status: upstream.status,
     statusText: upstream.statusText,

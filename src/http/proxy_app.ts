@@ -66,3 +66,9 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
   });
   return app;
 }
+
+/** "/v1/x?y" from "http://host:port/v1/x?y" without a URL parse on the hot path. */
+function pathAndQuery(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  return start < 0 ? "/" : url.slice(start);
+}

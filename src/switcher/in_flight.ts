@@ -6,6 +6,8 @@
 export interface InFlightGuard extends Disposable {
   readonly model: string;
   readonly signal: AbortSignal;
+  /** Aborts `signal` (e.g. the client went away); the holder still releases. */
+  abort(reason: unknown): void;
   release(): void;
 }
 
@@ -29,7 +31,13 @@ export class InFlightSet {
         for (const w of waiters) w();
       }
     };
-    return { model, signal: ctrl.signal, release, [Symbol.dispose]: release };
+    return {
+      model,
+      signal: ctrl.signal,
+      abort: (reason) => ctrl.abort(reason),
+      release,
+      [Symbol.dispose]: release,
+    };
   }
 
   /** Aborts every held guard's signal with `reason` (their holders then release). */

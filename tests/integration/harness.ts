@@ -1,0 +1,219 @@
+/**
+ * Runs the real daemon (`deno run src/main.ts`) against real mock-engine processes on free ports, and
+ * checks on teardown that no process it started is left.
+ */
+import { fileURLToPath } from "node:url";
+import { pumpLines } from "../../src/engine/spawner.ts";
+
+export const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
+export const SELF = [Deno.execPath(), "run", "--allow-all", "--quiet", MAIN];
+
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+export interface ModelSpec {
+  eviction?: { weights: string; process: string };
+  extraArgs?: string[];
+}
+
+export interface DaemonOptions {
+  models: Record<string, ModelSpec>;
+  policy?: Record<string, unknown>;
+  extra?: Record<string, unknown>;
+}
+
+export class RunningDaemon {
+  readonly lines: string[] = [];
+  readonly modelPorts: Record<string, number> = {};
+  #lineWaiters: Array<{ re: RegExp; resolve: (line: string) => void }> = [];
+  #proc!: Deno.ChildProcess;
+  #pumps: Promise<void>[] = [];
+  #dir!: string;
+  port = 0;
+
+  static async start(opts: DaemonOptions): Promise<RunningDaemon> {
+    const d = new RunningDaemon();
+    await d.#start(opts);
+    return d;
+  }
+
+  get pid(): number {
+    return this.#proc.pid;
+  }
+
+  async #start(opts: DaemonOptions): Promise<void> {
+    this.port = freePort();
+    const models: Record<string, unknown> = {};
+    for (const [name, spec] of Object.entries(opts.models)) {
+      this.modelPorts[name] = freePort();
+      models[name] = {
+        model_path: `org/${name}`,
+        port: this.modelPorts[name],
+        eviction: spec.eviction ?? { weights: "offload", process: "keep_running" },
+        extra_args: [
+          "--model-size-gb",
+          "0.01",
+          "--latency-ms",
+          "5",
+          "--token-delay-ms",
+          "5",
+          ...(spec.extraArgs ?? []),
+        ],
+      };
+    }
+    const config = {
+      port: this.port,
+      host: "127.0.0.1",
+      metrics_port: 0,
+      vllm_command: [...SELF, "mock-vllm"],
+      startup_timeout_secs: 30,
+      shutdown_grace_secs: 5,
+      policy: { min_active_secs: 0, request_timeout_secs: 30, ...opts.policy },
+      models,
+      ...opts.extra,
+    };
+    this.#dir = await Deno.makeTempDir({ prefix: "llmux-it-" });
+    const file = `${this.#dir}/config.json`;
+    await Deno.writeTextFile(file, JSON.stringify(config));
+    this.#proc = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", "--quiet", MAIN, "--config", file, "--verbose"],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const onLine = (line: string) => {
+      this.lines.push(line);
+      if (Deno.env.get("LLMUX_TEST_LOG")) console.error(line);
+      this.#lineWaiters = this.#lineWaiters.filter((
+        w,
+      ) => (w.re.test(line) ? (w.resolve(line), false) : true));
+    };
+    this.#pumps = [pumpLines(this.#proc.stdout, onLine), pumpLines(this.#proc.stderr, onLine)];
+    await this.waitForLine(/Proxy listening/, 20_000);
+  }
+
+  /** Resolves with the first log line (past or future) matching `re`. */
+  waitForLine(re: RegExp, timeoutMs = 15_000): Promise<string> {
+    const seen = this.lines.find((l) => re.test(l));
+    if (seen) return Promise.resolve(seen);
+    const { promise, resolve, reject } = Promise.withResolvers<string>();
+    const timer = setTimeout(
+      () => reject(new Error(`no log line matching ${re} within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    this.#lineWaiters.push({ re, resolve: (l) => (clearTimeout(timer), resolve(l)) });
+    return promise;
+  }
+
+  url(path: string): string {
+    return `http://127.0.0.1:${this.port}${path}`;
+  }
+
+  chat(
+    model: string,
+    content = "hi",
+    more: Record<string, unknown> = {},
+    signal?: AbortSignal,
+  ): Promise<Response> {
+    return fetch(this.url("/v1/chat/completions"), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model, messages: [{ role: "user", content }], ...more }),
+      signal,
+    });
+  }
+
+  /** Talks to a model's mock engine directly (fault toggles, /stats). */
+  engine(model: string, path: string, body?: unknown): Promise<Response> {
+    return fetch(`http://127.0.0.1:${this.modelPorts[model]}${path}`, {
+      method: body === undefined ? "GET" : "POST",
+      headers: { "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  }
+
+  /** PIDs of every live process descended from the daemon. */
+  descendants(): number[] {
+    return descendantsOf(this.#proc.pid);
+  }
+
+  /** PID of the engine group leader listening for `model` (from the daemon's log). */
+  enginePid(model: string): number {
+    const line = this.lines.findLast((l) => l.includes(`${model} is ready after`));
+    const pid = Number(line?.match(/pid (\d+)/)?.[1]);
+    if (!pid) throw new Error(`no ready line for ${model}`);
+    return pid;
+  }
+
+  /** SIGTERM, wait for exit, and assert that no process llmux started outlives it. */
+  async stop(): Promise<Deno.CommandStatus> {
+    const tree = this.descendants();
+    try {
+      this.#proc.kill("SIGTERM");
+    } catch { /* already gone */ }
+    const status = await this.#proc.status;
+    await Promise.all(this.#pumps);
+    await Deno.remove(this.#dir, { recursive: true });
+    const deadline = Date.now() + 3000;
+    let alive = tree.filter(isAlive);
+    while (alive.length > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      alive = tree.filter(isAlive);
+    }
+    if (alive.length > 0) {
+      for (const pid of alive) Deno.kill(pid, "SIGKILL");
+      throw new Error(`processes outlived llmux: ${alive.join(", ")}`);
+    }
+    return status;
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** [pid, ppid, pgid] of every process, from /proc. */
+export function processTable(): Array<{ pid: number; ppid: number; pgid: number }> {
+  const out = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (fields[0] === "Z") continue;
+      out.push({ pid: Number(entry.name), ppid: Number(fields[1]), pgid: Number(fields[2]) });
+    } catch { /* exited while scanning */ }
+  }
+  return out;
+}
+
+export function descendantsOf(root: number): number[] {
+  const table = processTable();
+  const out: number[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    const parent = queue.shift()!;
+    for (const p of table) {
+      if (p.ppid === parent) {
+        out.push(p.pid);
+        queue.push(p.pid);
+      }
+    }
+  }
+  return out;
+}
+
+/** Reads an SSE response to the end and returns its `data:` payloads. */
+export async function sseEvents(res: Response): Promise<string[]> {
+  const text = await res.text();
+  return text.split("\n\n").filter((e) => e.startsWith("data: ")).map((e) => e.slice(6));
+}

@@ -1,0 +1,109 @@
+import { assert, assertEquals, assertMatch } from "../../src/testing/assert.ts";
+import { isAlive, RunningDaemon } from "./harness.ts";
+
+Deno.test("llmux keeps a model active for min_active_secs before switching away", async () => {
+  const d = await RunningDaemon.start({ models: { a: {}, b: {} }, policy: { min_active_secs: 1.5 } });
+  try {
+    await (await d.chat("a")).body?.cancel();
+    const started = performance.now();
+    // Requests for the active model are still served at once during the cooldown.
+    const queuedB = d.chat("b");
+    await new Promise((r) => setTimeout(r, 200));
+    const duringCooldown = await d.chat("a");
+    assertEquals(duringCooldown.status, 200);
+    await duringCooldown.body?.cancel();
+    const forB = await queuedB;
+    assertEquals(forB.status, 200);
+    await forB.body?.cancel();
+    const waited = performance.now() - started;
+    assert(waited >= 1200, `the switch to b waited out the cooldown (${Math.round(waited)} ms)`);
+  } finally {
+    await d.stop();
+  }
+});
+
+Deno.test("llmux detects an engine killed from outside, ends its stream with an error, and restarts it", async () => {
+  const d = await RunningDaemon.start({ models: { a: { extraArgs: ["--token-delay-ms", "200"] } } });
+  try {
+    const stream = await d.chat("a", "a long answer with many words to stream slowly", { stream: true });
+    const reader = stream.body!.pipeThrough(new TextDecoderStream()).getReader();
+    await reader.read();
+    const pid = d.enginePid("a");
+    Deno.kill(-pid, "SIGKILL");
+    let text = "";
+    for (let r = await reader.read(); !r.done; r = await reader.read()) text += r.value;
+    assertMatch(text, /data: \{"error":\{"message":"Stream interrupted: [^"]+"/);
+    assert(text.endsWith("data: [DONE]\n\n"));
+    await d.waitForLine(/exited unexpectedly/);
+    const again = await d.chat("a");
+    assertEquals(again.status, 200);
+    await again.body?.cancel();
+    assert(d.enginePid("a") !== pid, "a fresh engine serves a");
+  } finally {
+    await d.stop();
+  }
+});
+
+Deno.test("llmux answers 504 on request timeout, finishes the switch, and orphans nothing", async () => {
+  const d = await RunningDaemon.start({
+    models: {
+      slow: { eviction: { weights: "retain", process: "stop" }, extraArgs: ["--startup-delay-ms", "2500"] },
+      fast: {},
+    },
+    policy: { request_timeout_secs: 1 },
+  });
+  try {
+    const timedOut = await d.chat("slow");
+    assertEquals(timedOut.status, 504);
+    assertEquals((await timedOut.json()).error.code, "timeout");
+    // The switch goes on without the request that caused it.
+    await d.waitForLine(/slow is active/);
+    const slowPid = d.enginePid("slow");
+    const fast = await d.chat("fast");
+    assertEquals(fast.status, 200);
+    await fast.body?.cancel();
+    assertEquals(isAlive(slowPid), false, "the slow engine was stopped on the switch away (retain+stop)");
+  } finally {
+    await d.stop();
+  }
+});
+
+Deno.test("llmux answers 50 concurrent requests for three models", async () => {
+  const d = await RunningDaemon.start({
+    models: { a: {}, b: {}, c: { eviction: { weights: "discard", process: "keep_running" } } },
+  });
+  try {
+    const names = ["a", "b", "c"];
+    const results = await Promise.all(Array.from({ length: 50 }, async (_, i) => {
+      const model = names[i % 3]!;
+      const res = await d.chat(model, `req ${i}`, i % 5 === 0 ? { stream: true } : {});
+      const stream = i % 5 === 0;
+      const text = await res.text();
+      const served = stream ? text.endsWith("data: [DONE]\n\n") : text.includes(`req ${i}`);
+      return {
+        status: res.status,
+        model,
+        i,
+        ok: served && !text.includes("!!!!") && !text.includes('"error"'),
+      };
+    }));
+    assertEquals(results.filter((r) => r.status !== 200), []);
+    assertEquals(results.filter((r) => !r.ok), [], "every answer came from a healthy engine");
+  } finally {
+    await d.stop();
+  }
+});
+
+Deno.test("llmux lets an in-flight stream finish on SIGTERM, then stops every engine", async () => {
+  const d = await RunningDaemon.start({ models: { a: { extraArgs: ["--token-delay-ms", "50"] } } });
+  const stream = await d.chat("a", "one two three four five six seven eight", { stream: true });
+  const body = stream.text();
+  await new Promise((r) => setTimeout(r, 60));
+  const status = await d.stop();
+  assertEquals(status.code, 0);
+  const text = await body;
+  assert(
+    text.endsWith("data: [DONE]\n\n") && !text.includes('"error"'),
+    "the stream completed during the grace period",
+  );
+});
