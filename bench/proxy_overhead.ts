@@ -1,7 +1,8 @@
 /**
- * Proxy overhead on loopback: the same requests sent straight to a mock engine and through llmux, in
- * alternating rounds, reporting medians and the proxied/direct ratio for a small JSON request (latency)
- * and for time-to-first-byte of an SSE stream. Run: `deno task bench`.
+ * Proxy overhead on loopback: the same requests sent straight to a mock engine, through the cheapest
+ * possible Deno proxy (bench/baseline_proxy.ts) and through llmux, in interleaved rounds. Prints medians
+ * and ratios for a small JSON request and for the time to first byte of an SSE stream (what a chat client
+ * feels as added TTFT). Run: `deno task bench` (BENCH_ROUNDS=n to change the sample size).
  */
 import { fileURLToPath } from "node:url";
 import { pumpLines } from "../src/engine/spawner.ts";
@@ -45,6 +46,22 @@ const listening = Promise.withResolvers<void>();
 const pump = pumpLines(daemon.stderr, (l) => l.includes("Proxy listening") && listening.resolve());
 await listening.promise;
 
+const baselinePort = freePort();
+const baseline = new Deno.Command(Deno.execPath(), {
+  args: [
+    "run",
+    "--allow-net",
+    fileURLToPath(new URL("./baseline_proxy.ts", import.meta.url)),
+    String(enginePort),
+    String(baselinePort),
+  ],
+  stdout: "piped",
+  stderr: "null",
+}).spawn();
+const baselineReady = Promise.withResolvers<void>();
+const baselinePump = pumpLines(baseline.stdout, (l) => l === "READY" && baselineReady.resolve());
+await baselineReady.promise;
+
 const body = JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }], max_tokens: 4 });
 const streamBody = JSON.stringify({ model: "m", stream: true, messages: [{ role: "user", content: "hi" }] });
 
@@ -65,35 +82,30 @@ async function timeRequest(port: number, payload: string, firstByteOnly: boolean
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-// Warm up: the first request cold-starts the engine; then both paths get warm connections.
-for (let i = 0; i < 50; i++) {
-  await timeRequest(proxyPort, body, false);
-  await timeRequest(enginePort, body, false);
-}
+// Warm up: the first request cold-starts the engine; then every path has warm connections.
+const ports = [enginePort, baselinePort, proxyPort];
+for (let i = 0; i < 50; i++) for (const port of [...ports].reverse()) await timeRequest(port, body, false);
 
-const rows: Array<[string, number, number]> = [];
+console.log(`proxy overhead on loopback, ${ROUNDS} interleaved rounds, medians in ms:`);
+console.log("request           direct  deno-proxy   llmux  llmux-direct  llmux/direct  llmux/deno-proxy");
 for (
   const [name, payload, ttfb] of [["chat JSON", body, false], ["SSE first byte", streamBody, true]] as const
 ) {
-  const direct: number[] = [];
-  const proxied: number[] = [];
+  const samples: number[][] = [[], [], []];
   for (let i = 0; i < ROUNDS; i++) {
-    direct.push(await timeRequest(enginePort, payload, ttfb));
-    proxied.push(await timeRequest(proxyPort, payload, ttfb));
+    for (const [k, port] of ports.entries()) samples[k]!.push(await timeRequest(port, payload, ttfb));
   }
-  rows.push([name, median(direct), median(proxied)]);
-}
-
-console.log(`proxy overhead on loopback, ${ROUNDS} alternating rounds, medians:`);
-console.log("request          direct ms  proxied ms  added ms  ratio");
-for (const [name, d, p] of rows) {
+  const [d, b, l] = samples.map(median) as [number, number, number];
   console.log(
-    `${name.padEnd(16)} ${d.toFixed(3).padStart(9)} ${p.toFixed(3).padStart(11)} ${
-      (p - d).toFixed(3).padStart(9)
-    }  ${(p / d).toFixed(2)}x`,
+    `${name.padEnd(16)} ${d.toFixed(3).padStart(7)} ${b.toFixed(3).padStart(11)} ${
+      l.toFixed(3).padStart(7)
+    } ` +
+      `${(l - d).toFixed(3).padStart(13)} ${(l / d).toFixed(2).padStart(12)}x ${
+        (l / b).toFixed(2).padStart(16)
+      }x`,
   );
 }
 daemon.kill("SIGTERM");
-await daemon.status;
-await pump;
+baseline.kill("SIGTERM");
+await Promise.all([daemon.status, baseline.status, pump, baselinePump]);
 await Deno.remove(dir, { recursive: true });

@@ -50,15 +50,15 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
       outBody = encoder.encode(JSON.stringify({ ...json, model: target.servedName }));
     }
     const guard = await gate.acquire(model, req.signal);
-    const url = new URL(req.url);
     return forward(
       {
         model,
-        url: `http://${target.engineHost}:${target.port}${url.pathname}${url.search}`,
+        url: `http://${target.engineHost}:${target.port}${pathAndQuery(req.url)}`,
         method: req.method,
         headers: req.headers,
         body: outBody as BodyInit | null,
         clientSignal: req.signal,
+        completed: (c.env as Deno.ServeHandlerInfo | undefined)?.completed,
       },
       guard,
       deps.fetch,
