@@ -11,6 +11,17 @@ export interface PolicyContext {
   readonly activeForMs: number;
 }
 
+/** A snapshot for a policy's periodic tick. */
+export interface ScheduleContext {
+  readonly active: string | null;
+  readonly activeForMs: number;
+  readonly activeInFlight: number;
+  /** Queue depth per model (waiters only; those that left are not counted). */
+  readonly queueDepths: Readonly<Record<string, number>>;
+  /** Age of the oldest waiter per model (0 when none). */
+  readonly oldestWaitMs: Readonly<Record<string, number>>;
+}
+
 /** What the policy wants; the switcher acts on it. `until` is on the switcher's clock. */
 export type Decision =
   | { readonly kind: "switch_now" }
@@ -28,4 +39,8 @@ export interface Policy {
   drainBeforeSwitch(): boolean;
   /** Called after every successful switch (from = null for a cold start from idle). */
   onSwitchComplete?(from: string | null, to: string, durationMs: number): void;
+  /** When set, the switcher calls `tick` this often (timer-driven decisions, e.g. staleness). */
+  readonly tickIntervalMs?: number;
+  /** The model to switch to now, or null. */
+  tick?(ctx: ScheduleContext): string | null;
 }

@@ -12,7 +12,7 @@ import { FifoMutex } from "../core/mutex.ts";
 import type { Logger } from "../core/log.ts";
 import { spawnTask } from "../core/tasks.ts";
 import type { EngineExit, Lifecycle } from "../engine/lifecycle.ts";
-import type { Policy, PolicyContext } from "../policy/policy.ts";
+import type { Policy, PolicyContext, ScheduleContext } from "../policy/policy.ts";
 import { type InFlightGuard, InFlightSet } from "./in_flight.ts";
 import { WaiterQueue } from "./waiters.ts";
 
@@ -87,6 +87,9 @@ export class Switcher {
       });
     }
     deps.lifecycle.onUnexpectedExit((exit) => this.#onEngineExit(exit));
+    if (deps.policy.tickIntervalMs !== undefined && deps.policy.tick) {
+      this.#scheduleTick(deps.policy.tickIntervalMs);
+    }
   }
 
   get state(): SwitcherState {
@@ -154,6 +157,37 @@ export class Switcher {
   async whenIdle(): Promise<void> {
     await Promise.all([...this.#slots.values()].map((s) => s.inFlight.idle()));
     using _ = await this.#mutex.acquire();
+  }
+
+  /** Runs the policy's tick on the clock until shutdown; a tick never overlaps a queued switch to its pick. */
+  #scheduleTick(intervalMs: number): void {
+    const cancel = this.#deps.clock.setTimer(intervalMs, () => {
+      if (this.#shutdown.signal.aborted) return;
+      const pick = this.#deps.policy.tick?.(this.#scheduleContext()) ?? null;
+      if (pick !== null && this.#slots.get(pick)?.queue.length && !this.#scheduled.has(pick)) {
+        const isActive = this.#state.kind === "active" && this.#state.model === pick;
+        if (!isActive) this.#scheduleSwitch(pick);
+      }
+      this.#scheduleTick(intervalMs);
+    });
+    this.#shutdown.signal.addEventListener("abort", cancel, { once: true });
+  }
+
+  #scheduleContext(): ScheduleContext {
+    const active = this.#state.kind === "active" ? this.#state.model : null;
+    const queueDepths: Record<string, number> = {};
+    const oldestWaitMs: Record<string, number> = {};
+    for (const [model, slot] of this.#slots) {
+      queueDepths[model] = slot.queue.length;
+      oldestWaitMs[model] = slot.queue.oldestWaitMs();
+    }
+    return {
+      active,
+      activeForMs: active ? this.#deps.clock.now() - this.#activatedAt : 0,
+      activeInFlight: active ? this.#slots.get(active)!.inFlight.size : 0,
+      queueDepths,
+      oldestWaitMs,
+    };
   }
 
   #onPending(model: string): void {

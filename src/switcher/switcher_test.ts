@@ -8,11 +8,12 @@ import {
 } from "../core/errors.ts";
 import { logger } from "../core/log.ts";
 import { FifoPolicy } from "../policy/fifo.ts";
+import type { Policy, ScheduleContext } from "../policy/policy.ts";
 import { FakeLifecycle } from "../testing/fake_lifecycle.ts";
 import { ManualClock, settle } from "../testing/manual_clock.ts";
 import { DrainTimeoutError, Switcher, type SwitcherSettings } from "./switcher.ts";
 
-function setup(overrides: Partial<SwitcherSettings> = {}, drain = true) {
+function setup(overrides: Partial<SwitcherSettings> = {}, drain = true, policy?: Policy) {
   const clock = new ManualClock();
   const lifecycle = new FakeLifecycle();
   const switcher = new Switcher(
@@ -23,7 +24,7 @@ function setup(overrides: Partial<SwitcherSettings> = {}, drain = true) {
       drainTimeoutMs: 60_000,
       ...overrides,
     },
-    { lifecycle, policy: new FifoPolicy({ drainBeforeSwitch: drain }), clock, log: logger("test") },
+    { lifecycle, policy: policy ?? new FifoPolicy({ drainBeforeSwitch: drain }), clock, log: logger("test") },
   );
   return { clock, lifecycle, switcher };
 }
@@ -235,4 +236,30 @@ Deno.test("Switcher.beginShutdown() fails queued waiters and aborts a start in p
   await assertRejects(() => s.switcher.acquire("b"), ShuttingDownError);
   await s.switcher.whenIdle();
   assertEquals(s.switcher.state, { kind: "idle" });
+});
+
+Deno.test("Switcher acts on a policy's timer tick, not only on arrivals", async () => {
+  const seen: ScheduleContext[] = [];
+  const policy: Policy = {
+    name: "tick-only",
+    onPendingRequest: (ctx) => ctx.active === null ? { kind: "switch_now" } : { kind: "skip" },
+    drainBeforeSwitch: () => true,
+    tickIntervalMs: 500,
+    tick(ctx) {
+      seen.push(ctx);
+      return (ctx.oldestWaitMs.b ?? 0) >= 1000 ? "b" : null;
+    },
+  };
+  const s = setup({}, true, policy);
+  await activate(s, "a");
+  const forB = s.switcher.acquire("b");
+  await s.clock.advance(900);
+  assertEquals(s.lifecycle.log, ["wake:a"], "the arrival alone does not switch");
+  await s.clock.advance(600);
+  (await forB).release();
+  assertEquals(s.lifecycle.log, ["wake:a", "sleep:a", "wake:b"]);
+  assertEquals(seen.some((c) => c.queueDepths.b === 1 && c.active === "a"), true);
+  s.switcher.beginShutdown();
+  await s.clock.advance(0);
+  assertEquals(s.clock.pendingTimers, 0, "the tick stops at shutdown");
 });
