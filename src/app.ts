@@ -1,12 +1,18 @@
+import { Hono } from "hono";
 import { sleep, systemClock } from "./core/clock.ts";
+import { ShuttingDownError } from "./core/errors.ts";
+import { EventBus } from "./core/events.ts";
 import { logger } from "./core/log.ts";
 import type { Config } from "./config/types.ts";
 import { EngineOrchestrator } from "./engine/orchestrator.ts";
 import { DenoSpawner } from "./engine/spawner.ts";
+import { createAdminApp } from "./http/admin_app.ts";
 import { createProxyApp } from "./http/proxy_app.ts";
+import { createMetrics } from "./metrics/registry.ts";
 import { createPolicy } from "./policy/registry.ts";
+import { SwitchCostTracker } from "./policy/switch_costs.ts";
 import { Switcher } from "./switcher/switcher.ts";
-import { ShuttingDownError } from "./core/errors.ts";
+import { runWarmup } from "./warmup.ts";
 
 export interface Daemon {
   /** The bound proxy port (useful with port 0). */
@@ -17,12 +23,27 @@ export interface Daemon {
   shutdown(): Promise<void>;
 }
 
-/** The composition root: builds the real clock, spawner and fetch, wires the components, binds the port. */
-export function startDaemon(config: Config): Daemon {
+export interface DaemonOptions {
+  /** Admin token from the environment (LLMUX_ADMIN_TOKEN); wins over the config's admin_token. */
+  readonly adminToken?: string;
+  /** Aborts warmup (a signal during startup). */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * The composition root: builds the real clock, spawner and fetch, wires the components, runs warmup,
+ * then binds the metrics, admin and proxy ports (in that order, like the reference).
+ */
+export async function startDaemon(config: Config, opts: DaemonOptions = {}): Promise<Daemon> {
   const log = logger("daemon");
   const clock = systemClock;
   const fetch = globalThis.fetch.bind(globalThis);
-  const orchestrator = new EngineOrchestrator(config, { spawner: new DenoSpawner(), fetch, clock });
+  const events = new EventBus();
+  const costs = new SwitchCostTracker();
+  events.on((e) => {
+    if (e.type === "model_activated") costs.record(e.from, e.model, e.seconds);
+  });
+  const orchestrator = new EngineOrchestrator(config, { spawner: new DenoSpawner(), fetch, clock, events });
   const switcher = new Switcher(
     {
       models: [...config.models.keys()],
@@ -30,15 +51,88 @@ export function startDaemon(config: Config): Daemon {
       minActiveMs: config.policy.minActiveMs,
       drainTimeoutMs: config.policy.drainTimeoutMs,
     },
-    { lifecycle: orchestrator, policy: createPolicy(config.policy), clock, log: logger("switcher") },
+    { lifecycle: orchestrator, policy: createPolicy(config.policy), clock, log: logger("switcher"), events },
   );
-  const app = createProxyApp({ config, gate: switcher, fetch, log: logger("http") });
-  const server = Deno.serve({
-    hostname: config.host,
-    port: config.port,
-    onListen: ({ hostname, port }) =>
-      log.info("Proxy listening on http://{hostname}:{port}", { hostname, port }),
-  }, app.fetch);
+
+  if (config.warmup) {
+    log.info("Warming up {n} model(s) before binding ports", { n: config.models.size });
+    await runWarmup(config, {
+      lifecycle: orchestrator,
+      fetch,
+      clock,
+      log: logger("warmup"),
+      signal: opts.signal ?? new AbortController().signal,
+    });
+  }
+
+  const servers: Deno.HttpServer[] = [];
+  let proxy: Deno.HttpServer;
+  const listen = (name: string, hostname: string, port: number, app: Hono) => {
+    let server: Deno.HttpServer;
+    try {
+      server = Deno.serve({
+        hostname,
+        port,
+        onListen: (addr) =>
+          log.info("{name} listening on http://{host}:{port}", {
+            name,
+            host: addr.hostname,
+            port: addr.port,
+          }),
+      }, app.fetch);
+    } catch (err) {
+      if (err instanceof Deno.errors.AddrInUse) {
+        throw new Error(`${name} cannot listen on ${hostname}:${port}: the address is already in use`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+    servers.push(server);
+    return server;
+  };
+  try {
+    if (config.metricsPort > 0) {
+      const registry = createMetrics({
+        models: [...config.models.keys()],
+        events,
+        costs,
+        switcherState: () => switcher.state,
+        snapshot: () => switcher.snapshot(),
+        engineState: (m) => orchestrator.state(m),
+      });
+      const metricsApp = new Hono();
+      metricsApp.get(
+        "/metrics",
+        async (c) => c.body(await registry.metrics(), 200, { "content-type": registry.contentType }),
+      );
+      listen("Metrics", config.host, config.metricsPort, metricsApp);
+    }
+    if (config.adminPort !== null) {
+      const token = opts.adminToken ?? config.adminToken;
+      if (token === undefined && !["127.0.0.1", "localhost", "::1"].includes(config.adminHost)) {
+        log.warn("Admin API on {host} has no admin_token: anyone who can reach it can switch models", {
+          host: config.adminHost,
+        });
+      }
+      listen(
+        "Admin API",
+        config.adminHost,
+        config.adminPort,
+        createAdminApp({ switcher, engines: orchestrator, token, log: logger("admin") }),
+      );
+    }
+    proxy = listen(
+      "Proxy",
+      config.host,
+      config.port,
+      createProxyApp({ config, gate: switcher, fetch, log: logger("http"), clock, events }),
+    );
+  } catch (err) {
+    await Promise.all(servers.map((s) => s.shutdown()));
+    await orchestrator.stopAll();
+    throw err;
+  }
 
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
@@ -47,17 +141,17 @@ export function startDaemon(config: Config): Daemon {
         s: config.shutdownGraceMs / 1000,
       });
       switcher.beginShutdown();
-      const serverClosed = server.shutdown();
+      const closed = Promise.all(servers.map((s) => s.shutdown()));
       const drained = await withinMs(config.shutdownGraceMs, switcher.whenIdle());
       if (!drained) {
         log.warn("Grace period over; cutting off in-flight requests");
         switcher.abortInFlight(new ShuttingDownError());
       }
       await orchestrator.stopAll();
-      await withinMs(1000, serverClosed);
+      await withinMs(1000, closed);
       log.info("All engines stopped; bye");
     })();
-  return { port: server.addr.port, switcher, orchestrator, shutdown };
+  return { port: (proxy.addr as Deno.NetAddr).port, switcher, orchestrator, shutdown };
 }
 
 /** True if `work` settles within `ms`, false otherwise; the timer never outlives the race. */

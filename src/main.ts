@@ -1,22 +1,35 @@
 import { parseArgs } from "node:util";
 import { startDaemon } from "./app.ts";
-import { loadConfigFile } from "./config/load.ts";
-import type { Config } from "./config/types.ts";
+import { systemClock } from "./core/clock.ts";
 import { ConfigError, describe, UsageError } from "./core/errors.ts";
 import { logger, setupLogging } from "./core/log.ts";
+import { loadConfigFile } from "./config/load.ts";
+import { SUPPORTED_PROCESSES } from "./config/resolve.ts";
+import type { Config, Eviction } from "./config/types.ts";
 import { demoBanner, demoConfig } from "./demo.ts";
+import { EngineOrchestrator } from "./engine/orchestrator.ts";
+import { DenoSpawner } from "./engine/spawner.ts";
 import { runMockVllm } from "./mock_vllm/serve.ts";
+import { NvidiaSmi } from "./tools/gpu_memory.ts";
+import { levelToEviction, parseEvictionArg } from "./tools/policy_arg.ts";
+import { runValidation } from "./tools/validate.ts";
 import { VERSION } from "./version.ts";
 
 const HELP = `llmux ${VERSION}: many LLMs, one GPU, one OpenAI-compatible endpoint
 
 Usage:
-  llmux [--config FILE] [--port N] [--verbose]   serve (default config: config.json; .yaml/.yml read as YAML)
-  llmux demo [--port N] [--verbose]              serve an embedded demo with three mock engines
-  llmux mock-vllm serve <model> --port N [...]   the mock vLLM engine (accepts any vLLM flag)
+  llmux [--config FILE] [--port N] [--verbose] [--log-format text|json]
+                                               serve (default config: config.json; .yaml/.yml read as YAML)
+  llmux --validate MODEL [--policies w+p,...]  sleep/wake each policy, compare answers, print a table
+        (--levels 1,2,3 is the older spelling: 1 offload, 2 discard, 3 stop)
+  llmux demo [--port N] [--verbose]            serve an embedded demo with three mock engines
+  llmux mock-vllm serve <model> --port N [...] the mock vLLM engine (accepts any vLLM flag)
   llmux --version | --help
 
-Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage.`;
+Environment: LLMUX_ADMIN_TOKEN (admin API bearer token; overrides admin_token).
+Exit codes: 0 ok, 1 runtime failure or failed validation, 2 bad config or usage.`;
+
+const DEFAULT_POLICIES = "offload+keep_running,discard+keep_running";
 
 /** Parses the CLI and runs the chosen command; returns the exit code. The only caller of Deno.exit is below. */
 async function main(argv: string[]): Promise<number> {
@@ -28,6 +41,10 @@ async function main(argv: string[]): Promise<number> {
       config: { type: "string", short: "c" },
       port: { type: "string", short: "p" },
       verbose: { type: "boolean", short: "v", default: false },
+      "log-format": { type: "string" },
+      validate: { type: "string" },
+      policies: { type: "string" },
+      levels: { type: "string" },
       version: { type: "boolean", short: "V", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -42,27 +59,84 @@ async function main(argv: string[]): Promise<number> {
     console.log(`llmux ${VERSION}`);
     return 0;
   }
+  const logFormat = values["log-format"];
+  if (logFormat !== undefined && logFormat !== "text" && logFormat !== "json") {
+    throw new UsageError(`--log-format must be text or json, got '${logFormat}'`);
+  }
+  if ((values.policies || values.levels) && !values.validate) {
+    throw new UsageError("--policies and --levels need --validate");
+  }
   const port = values.port === undefined ? undefined : parsePort(values.port);
+
   let config: Config;
+  let deprecations: string[] = [];
   if (isDemo) {
     if (values.config) throw new UsageError("llmux demo uses an embedded config; --config is not accepted");
     config = demoConfig(port ?? 3000);
   } else {
-    const loaded = await loadConfigFile(values.config ?? "config.json", { portOverride: port });
-    config = loaded.config;
-    setupLogging({ verbose: values.verbose, engineLevel: config.engineLogLevel });
-    for (const line of loaded.deprecations) logger("config").warn(line);
+    ({ config, deprecations } = await loadConfigFile(values.config ?? "config.json", { portOverride: port }));
   }
-  setupLogging({ verbose: values.verbose, engineLevel: config.engineLogLevel });
+  setupLogging({
+    verbose: values.verbose,
+    engineLevel: config.engineLogLevel,
+    format: logFormat ?? config.logFormat,
+  });
+  for (const line of deprecations) logger("config").warn(line);
 
-  const daemon = startDaemon(config);
-  if (isDemo) console.log(demoBanner(daemon.port));
+  if (values.validate) {
+    const policies = values.levels
+      ? values.levels.split(",").map(levelToEviction)
+      : (values.policies ?? DEFAULT_POLICIES).split(",").map(parseEvictionArg);
+    for (const p of policies) requireSupported(p);
+    return await validate(config, values.validate, policies);
+  }
+
+  const startup = new AbortController();
   const { promise: signalled, resolve } = Promise.withResolvers<string>();
-  for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(sig, () => resolve(sig));
+  for (const sig of ["SIGTERM", "SIGINT"] as const) {
+    Deno.addSignalListener(sig, () => {
+      startup.abort(new Error(`${sig} during startup`));
+      resolve(sig);
+    });
+  }
+  const daemon = await startDaemon(config, {
+    adminToken: Deno.env.get("LLMUX_ADMIN_TOKEN"),
+    signal: startup.signal,
+  });
+  if (isDemo) console.log(demoBanner(daemon.port));
   const sig = await signalled;
   logger("daemon").info("Received {sig}", { sig });
   await daemon.shutdown();
   return 0;
+}
+
+async function validate(config: Config, model: string, policies: Eviction[]): Promise<number> {
+  const only = config.models.get(model);
+  const lifecycle = new EngineOrchestrator(
+    only ? { ...config, models: new Map([[model, only]]) } : config,
+    { spawner: new DenoSpawner(), fetch: globalThis.fetch.bind(globalThis), clock: systemClock },
+  );
+  try {
+    return await runValidation(config, model, policies, {
+      lifecycle,
+      fetch: globalThis.fetch.bind(globalThis),
+      clock: systemClock,
+      gpu: new NvidiaSmi((msg) => logger("validate").warn(msg)),
+      print: (line) => console.log(line),
+    });
+  } finally {
+    await lifecycle.stopAll();
+  }
+}
+
+function requireSupported(e: Eviction): void {
+  if (!(SUPPORTED_PROCESSES as readonly string[]).includes(e.process)) {
+    throw new UsageError(
+      `Process strategy '${e.process}' is not available in this build; accepted: ${
+        SUPPORTED_PROCESSES.join(", ")
+      }`,
+    );
+  }
 }
 
 function parsePort(raw: string): number {

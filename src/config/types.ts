@@ -45,6 +45,10 @@ export interface Config {
   readonly port: number;
   readonly metricsPort: number;
   readonly adminPort: number | null;
+  readonly adminHost: string;
+  /** Bearer token for the admin API (LLMUX_ADMIN_TOKEN in the environment wins). */
+  readonly adminToken: string | undefined;
+  readonly logFormat: "text" | "json";
   /** argv prefix: the engine is run as `[...vllmCommand, "serve", modelPath, ...]`. */
   readonly vllmCommand: readonly string[];
   readonly checkpoint: CheckpointSettings | null;

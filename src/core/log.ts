@@ -1,9 +1,11 @@
 import {
   configureSync,
+  getJsonLinesFormatter,
   getLogger,
   getTextFormatter,
   type Logger,
   type LogLevel,
+  type LogRecord,
   type Sink,
 } from "@logtape/logtape";
 
@@ -22,6 +24,8 @@ export interface LoggingOptions {
   verbose: boolean;
   /** Level at which engine (vLLM) output is shown: "debug" hides it unless verbose. */
   engineLevel: "debug" | "info";
+  /** "json": one JSON object per line with the structured event fields (for Loki and friends). */
+  format: "text" | "json";
 }
 
 /**
@@ -29,7 +33,9 @@ export interface LoggingOptions {
  * logging (a startup error, the end of a shutdown); stdout stays free for command output.
  */
 export function setupLogging(opts: LoggingOptions): void {
-  const formatter = getTextFormatter({ timestamp: "date-time-tz", category: ".", value: "bare" });
+  const formatter = opts.format === "json"
+    ? jsonFormatter()
+    : getTextFormatter({ timestamp: "date-time-tz", category: ".", value: "bare" });
   const encoder = new TextEncoder();
   const stderr: Sink = (record) => {
     Deno.stderr.writeSync(encoder.encode(formatter(record)));
@@ -44,4 +50,17 @@ export function setupLogging(opts: LoggingOptions): void {
       { category: ["logtape", "meta"], sinks: ["stderr"], lowestLevel: "warning" },
     ],
   });
+}
+
+/**
+ * JSON lines with the event fields flattened into each object. The message is rendered with bare values
+ * (logtape's "rendered" mode would quote every string).
+ */
+function jsonFormatter(): (record: LogRecord) => string {
+  const base = getJsonLinesFormatter({ categorySeparator: ".", message: "template", properties: "flatten" });
+  const bare = (v: unknown) => typeof v === "string" ? v : v instanceof Error ? v.message : JSON.stringify(v);
+  return (record) => {
+    const text = record.message.map((part, i) => (i % 2 === 0 ? String(part) : bare(part))).join("");
+    return base({ ...record, rawMessage: text });
+  };
 }

@@ -42,8 +42,11 @@ export interface EngineExit {
 export interface Lifecycle {
   /** Makes the model servable: cold start or wake. Rejects with EngineOperationError, leaving it stopped. */
   wake(model: string, signal: AbortSignal): Promise<void>;
-  /** Evicts with the model's effective eviction; escalates to a group kill on failure. Never rejects. */
-  sleep(model: string): Promise<SleepOutcome>;
+  /**
+   * Evicts with `eviction`, or the model's effective eviction; escalates to a group kill on failure.
+   * Never rejects.
+   */
+  sleep(model: string, eviction?: Eviction): Promise<SleepOutcome>;
   /** Stops the model's process group (TERM, grace, KILL). Never rejects. */
   stop(model: string): Promise<void>;
   stopAll(): Promise<void>;

@@ -1,4 +1,5 @@
 import type { Clock } from "../core/clock.ts";
+import type { EventBus } from "../core/events.ts";
 import { engineLogger, logger } from "../core/log.ts";
 import type { Config, Eviction } from "../config/types.ts";
 import type { FetchFn } from "./client.ts";
@@ -10,6 +11,7 @@ export interface OrchestratorDeps {
   readonly spawner: Spawner;
   readonly fetch: FetchFn;
   readonly clock: Clock;
+  readonly events?: EventBus;
 }
 
 const STOP_GRACE_MS = 5_000;
@@ -38,6 +40,7 @@ export class EngineOrchestrator implements Lifecycle {
             ...deps,
             log,
             engineLog: engineLogger(model.name),
+            onSpawned: () => deps.events?.emit({ type: "engine_started", model: model.name }),
             onUnexpectedExit: (detail) => {
               for (const listener of this.#exitListeners) listener({ model: model.name, detail });
             },
@@ -51,8 +54,8 @@ export class EngineOrchestrator implements Lifecycle {
     return this.#engine(model).wake(signal);
   }
 
-  sleep(model: string): Promise<SleepOutcome> {
-    return this.#engine(model).sleep(this.eviction(model));
+  sleep(model: string, eviction?: Eviction): Promise<SleepOutcome> {
+    return this.#engine(model).sleep(eviction ?? this.eviction(model));
   }
 
   stop(model: string): Promise<void> {
@@ -72,6 +75,17 @@ export class EngineOrchestrator implements Lifecycle {
     const e = this.#evictions.get(model);
     if (!e) throw new Error(`unknown model '${model}'`);
     return e;
+  }
+
+  /** Overrides the model's eviction at run time (admin API); it applies to the next sleep. */
+  setEviction(model: string, eviction: Eviction): void {
+    this.#engine(model);
+    this.#evictions.set(model, eviction);
+  }
+
+  /** The eviction the model is sleeping with, if it is sleeping. */
+  sleptWith(model: string): Eviction | undefined {
+    return this.#engine(model).sleptWith;
   }
 
   /** PIDs of the running engine group leaders (for status output and tests). */

@@ -34,6 +34,8 @@ export interface VllmEngineDeps {
   readonly log: Logger;
   readonly engineLog: Logger;
   readonly onUnexpectedExit: (detail: string) => void;
+  /** Called once per cold start, right after the process was spawned. */
+  readonly onSpawned?: (pid: number) => void;
 }
 
 /**
@@ -83,6 +85,14 @@ export class VllmEngine {
     if (eviction.process === "stop") {
       await this.stop();
       return { applied: STOP };
+    }
+    if (eviction.process !== "keep_running") {
+      // cuda_suspend / checkpoint belong to another lifecycle; never pretend they were applied.
+      await this.stop();
+      return {
+        applied: STOP,
+        escalatedBecause: `process strategy '${eviction.process}' is not supported by this engine`,
+      };
     }
     if (this.#state === "sleeping") return { applied: this.#sleptWith ?? eviction };
     if (this.#state !== "awake") {
@@ -157,6 +167,7 @@ export class VllmEngine {
     }
     // Registered before any await, so stop() and shutdown can always find the group.
     this.#proc = proc;
+    this.#deps.onSpawned?.(proc.pid);
     void proc.exited.then((status) => this.#onExit(proc, status));
     const exited = proc.exited.then((status) => ({ exited: status }));
     const deadline = started + this.#opts.startupTimeoutMs;

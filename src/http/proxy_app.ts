@@ -1,5 +1,7 @@
 import { Hono } from "hono";
-import { ModelNotFoundError } from "../core/errors.ts";
+import type { Clock } from "../core/clock.ts";
+import { LlmuxError, ModelNotFoundError } from "../core/errors.ts";
+import type { EventBus } from "../core/events.ts";
 import type { Logger } from "../core/log.ts";
 import type { Config } from "../config/types.ts";
 import type { FetchFn } from "../engine/client.ts";
@@ -18,6 +20,8 @@ export interface ProxyAppDeps {
   readonly gate: ModelGate;
   readonly fetch: FetchFn;
   readonly log: Logger;
+  readonly clock: Clock;
+  readonly events?: EventBus;
 }
 
 /**
@@ -49,20 +53,38 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
     if (json && typeof json.model === "string" && json.model !== target.servedName) {
       outBody = encoder.encode(JSON.stringify({ ...json, model: target.servedName }));
     }
-    const guard = await gate.acquire(model, req.signal);
-    return forward(
-      {
+    const arrived = deps.clock.now();
+    let queueWaitMs = 0;
+    const served = (status: number) =>
+      deps.events?.emit({
+        type: "request_served",
         model,
-        url: `http://${target.engineHost}:${target.port}${pathAndQuery(req.url)}`,
-        method: req.method,
-        headers: req.headers,
-        body: outBody as BodyInit | null,
-        clientSignal: req.signal,
-        completed: (c.env as Deno.ServeHandlerInfo | undefined)?.completed,
-      },
-      guard,
-      deps.fetch,
-    );
+        status,
+        seconds: (deps.clock.now() - arrived) / 1000,
+        queueWaitSeconds: queueWaitMs / 1000,
+      });
+    try {
+      const guard = await gate.acquire(model, req.signal);
+      queueWaitMs = deps.clock.now() - arrived;
+      const res = await forward(
+        {
+          model,
+          url: `http://${target.engineHost}:${target.port}${pathAndQuery(req.url)}`,
+          method: req.method,
+          headers: req.headers,
+          body: outBody as BodyInit | null,
+          clientSignal: req.signal,
+          completed: (c.env as Deno.ServeHandlerInfo | undefined)?.completed,
+        },
+        guard,
+        deps.fetch,
+      );
+      served(res.status);
+      return res;
+    } catch (err) {
+      served(err instanceof LlmuxError ? err.status : 500);
+      throw err;
+    }
   });
   return app;
 }

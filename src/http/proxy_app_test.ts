@@ -1,4 +1,5 @@
 import { assertEquals, assertMatch } from "../testing/assert.ts";
+import { systemClock } from "../core/clock.ts";
 import { SwitchTimeoutError } from "../core/errors.ts";
 import { logger } from "../core/log.ts";
 import { validateConfig } from "../config/load.ts";
@@ -25,7 +26,7 @@ function setup(upstream: FetchFn, gateError?: Error) {
     seen.push(req.clone());
     return upstream(req);
   };
-  const app = createProxyApp({ config, gate, fetch, log: logger("test") });
+  const app = createProxyApp({ config, gate, fetch, log: logger("test"), clock: systemClock });
   return { app, inFlight, seen };
 }
 

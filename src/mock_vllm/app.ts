@@ -188,7 +188,7 @@ export function createMockApp(opts: MockOptions, deps: MockDeps): Hono {
         return vllmError(c, 500, "Reload failed (fault injected)", "InternalServerError");
       }
       await delay(opts.reloadDelayMs);
-      s.weightsValid = true;
+      s.weightsValid = !opts.brokenReload;
       deps.log("INFO [gpu_model_runner.py] Reloading weights inplace...");
       return c.json({ results: Array.from({ length: opts.tensorParallelSize }, () => null) });
     });

@@ -23,6 +23,8 @@ export interface MockOptions {
   readonly tensorParallelSize: number;
   /** Spawn a child process in the same group, like vLLM's EngineCore. */
   readonly engineCoreChild: boolean;
+  /** reload_weights answers 200 but leaves the weights invalid (a reload bug: answers stay garbage). */
+  readonly brokenReload: boolean;
 }
 
 /** Flags that take no value, so the token after them is not swallowed as one. */
@@ -35,6 +37,7 @@ const BOOLEAN_FLAGS = new Set([
   "--disable-uvicorn-access-log",
   "--enable-prefix-caching",
   "--engine-core-child",
+  "--broken-reload",
 ]);
 
 /**
@@ -97,5 +100,6 @@ export function parseMockArgs(argv: readonly string[]): MockOptions {
     reloadDelayMs: num("--reload-delay-ms", (size / 3) * 1000),
     tensorParallelSize: Math.max(1, Math.floor(num("--tensor-parallel-size", 1))),
     engineCoreChild: flags.has("--engine-core-child"),
+    brokenReload: flags.has("--broken-reload"),
   };
 }

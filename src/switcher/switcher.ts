@@ -8,18 +8,23 @@ import {
   SwitchFailedError,
   SwitchTimeoutError,
 } from "../core/errors.ts";
+import type { EventBus } from "../core/events.ts";
 import { FifoMutex } from "../core/mutex.ts";
 import type { Logger } from "../core/log.ts";
 import { spawnTask } from "../core/tasks.ts";
+import type { Eviction } from "../config/types.ts";
 import type { EngineExit, Lifecycle } from "../engine/lifecycle.ts";
 import type { Policy, PolicyContext, ScheduleContext } from "../policy/policy.ts";
 import { type InFlightGuard, InFlightSet } from "./in_flight.ts";
+import { allowedModel, AUTO, ManualModeRejectedError, type SwitchMode } from "./switch_mode.ts";
 import { WaiterQueue } from "./waiters.ts";
 
 export type SwitcherState =
   | { readonly kind: "idle" }
   | { readonly kind: "active"; readonly model: string }
-  | { readonly kind: "switching"; readonly from: string | null; readonly to: string };
+  | { readonly kind: "switching"; readonly from: string | null; readonly to: string }
+  /** An operator put the active model to sleep (admin API); idle afterwards. */
+  | { readonly kind: "evicting"; readonly model: string };
 
 export interface SwitcherSettings {
   readonly models: readonly string[];
@@ -35,6 +40,7 @@ export interface SwitcherDeps {
   readonly policy: Policy;
   readonly clock: Clock;
   readonly log: Logger;
+  readonly events?: EventBus;
 }
 
 /** Thrown into in-flight requests of a model whose drain timed out. */
@@ -74,7 +80,7 @@ export class Switcher {
   #state: SwitcherState = { kind: "idle" };
   #activatedAt = 0;
   #lastFailureAt = -Infinity;
-  #switchesRunning = 0;
+  #mode: SwitchMode = AUTO;
 
   constructor(settings: SwitcherSettings, deps: SwitcherDeps) {
     this.#settings = settings;
@@ -94,6 +100,56 @@ export class Switcher {
 
   get state(): SwitcherState {
     return this.#state;
+  }
+
+  get mode(): SwitchMode {
+    return this.#mode;
+  }
+
+  get models(): string[] {
+    return [...this.#slots.keys()];
+  }
+
+  /** Sets auto or manual mode. Entering manual mode drops deferred switches. */
+  setMode(mode: SwitchMode): void {
+    this.#requireModel(mode.mode === "manual" ? mode.pinned : null);
+    this.#mode = mode;
+    if (mode.mode === "manual") {
+      for (const [model, cancel] of this.#deferred) if (model !== mode.pinned) cancel();
+      this.#deferred.clear();
+    }
+  }
+
+  /**
+   * Switches to `model` now, bypassing the policy (admin switch/pin/wake): full cooldown, drain, sleep and
+   * wake. Resolves when it is active; rejects with SwitchFailedError or ShuttingDownError.
+   */
+  async forceSwitch(model: string): Promise<void> {
+    this.#requireModel(model);
+    using _permit = await this.#mutex.acquire();
+    const failure = await this.#switchLocked(model, true);
+    if (failure) throw failure;
+  }
+
+  /**
+   * Puts `model` to sleep through the switch path (lock, drain, eviction), with `eviction` or its
+   * configured one. The switcher is idle afterwards if the model was active.
+   */
+  async evict(model: string, eviction?: Eviction): Promise<void> {
+    this.#requireModel(model);
+    using _permit = await this.#mutex.acquire();
+    this.#shutdown.signal.throwIfAborted();
+    if (this.#state.kind === "active" && this.#state.model === model) {
+      this.#setState({ kind: "evicting", model });
+      try {
+        await this.#evict(model, this.#deps.policy.drainBeforeSwitch(), eviction);
+      } finally {
+        this.#setState({ kind: "idle" });
+      }
+    } else {
+      const outcome = await this.#deps.lifecycle.sleep(model, eviction);
+      this.#deps.events?.emit({ type: "model_evicted", model, ...outcome.applied });
+    }
   }
 
   /** Per-model queue depth and in-flight count. */
@@ -116,16 +172,23 @@ export class Switcher {
     if (!slot) return Promise.reject(new ModelNotFoundError(model, [...this.#slots.keys()]));
     if (this.#shutdown.signal.aborted) return Promise.reject(new ShuttingDownError());
     if (signal?.aborted) return Promise.reject(signal.reason ?? new ClientGoneError());
+    const allowed = allowedModel(this.#mode, this.#activeModel());
+    if (allowed !== undefined && allowed !== model) {
+      return Promise.reject(new ManualModeRejectedError(model, allowed));
+    }
     if (this.#state.kind === "active" && this.#state.model === model && !slot.draining) {
       return Promise.resolve(slot.inFlight.acquire(model));
     }
     const waiter = slot.queue.enqueue(
       this.#settings.requestTimeoutMs,
       () => {
-        this.#deps.log.warn("Request for {model} timed out after {ms} ms in the queue", {
+        const timeoutSecs = this.#settings.requestTimeoutMs / 1000;
+        this.#deps.log.warn("Request for {model} timed out after {timeoutSecs}s in the queue", {
+          event: "request_timeout",
           model,
-          ms: this.#settings.requestTimeoutMs,
+          timeoutSecs,
         });
+        this.#deps.events?.emit({ type: "request_timeout", model, timeoutSecs });
         return new SwitchTimeoutError(model, this.#settings.requestTimeoutMs / 1000);
       },
       signal,
@@ -192,6 +255,8 @@ export class Switcher {
 
   #onPending(model: string): void {
     if (this.#scheduled.has(model) || this.#deferred.has(model)) return;
+    // Manual mode switches only on request; it does restart the pinned model if that one died.
+    if (this.#mode.mode === "manual" && this.#mode.pinned !== model) return;
     if (this.#state.kind === "switching" && this.#state.to === model) return;
     const decision = this.#deps.policy.onPendingRequest(this.#context(model));
     if (decision.kind === "switch_now") {
@@ -227,78 +292,120 @@ export class Switcher {
   async #runSwitch(target: string): Promise<void> {
     using _permit = await this.#mutex.acquire();
     this.#scheduled.delete(target);
-    this.#switchesRunning++;
-    try {
-      await this.#switchLocked(target);
-    } finally {
-      this.#switchesRunning--;
-    }
+    await this.#switchLocked(target, false);
   }
 
-  /** The switch phases: backoff, stale check, cooldown, drain, sleep, wake, activate. Call with the lock held. */
-  async #switchLocked(target: string): Promise<void> {
-    const { clock, log, lifecycle, policy } = this.#deps;
+  /**
+   * The switch phases: backoff, stale check, cooldown, drain, sleep, wake, activate. Call with the lock
+   * held. Resolves with the error the waiters got when the switch failed (undefined otherwise); `force`
+   * switches even when nobody is queued (admin switch).
+   */
+  async #switchLocked(target: string, force: boolean): Promise<Error | undefined> {
+    const { clock, log, lifecycle, policy, events } = this.#deps;
     const shutdown = this.#shutdown.signal;
     const slot = this.#slots.get(target)!;
     try {
+      shutdown.throwIfAborted();
       const backoff = this.#lastFailureAt + (this.#settings.failureBackoffMs ?? 2000) - clock.now();
       if (backoff > 0) await sleep(clock, backoff, shutdown);
       if (this.#state.kind === "active" && this.#state.model === target) {
-        if (!this.#slots.get(target)!.draining) this.#grantWaiters(target);
-        return;
+        this.#grantWaiters(target);
+        return undefined;
       }
       // Stale switch: everyone who asked for it left (timed out, disconnected or was served).
-      if (slot.queue.length === 0) return;
+      if (slot.queue.length === 0 && !force) return undefined;
 
-      const from = this.#state.kind === "active" ? this.#state.model : null;
+      const from = this.#activeModel();
+      const started = clock.now();
       if (from) {
         // Cooldown keeps the state active, so requests for the current model are still served meanwhile.
         const cooldown = this.#activatedAt + this.#settings.minActiveMs - clock.now();
         if (cooldown > 0) await sleep(clock, cooldown, shutdown);
-        if (slot.queue.length === 0) return;
+        this.#phase("cooldown", from, target, started);
+        if (slot.queue.length === 0 && !force) return undefined;
       }
-      shutdown.throwIfAborted();
-      const started = clock.now();
       this.#setState({ kind: "switching", from, to: target });
       log.info("Switching {from} -> {to} ({queued} queued)", {
-        from: from ?? "(idle)",
+        event: "switch_started",
+        from: from ?? "idle",
         to: target,
         queued: slot.queue.length,
       });
-      if (from) await this.#evict(from, policy.drainBeforeSwitch());
+      events?.emit({ type: "switch_started", from, to: target });
+      if (from) await this.#evict(from, policy.drainBeforeSwitch(), undefined, target);
 
+      const wakeStarted = clock.now();
       try {
         await lifecycle.wake(target, shutdown);
       } catch (err) {
         this.#lastFailureAt = clock.now();
         this.#setState({ kind: "idle" });
         const failure = shutdown.aborted ? new ShuttingDownError() : new SwitchFailedError(target, err);
-        log.error("Switch to {model} failed: {error}", { model: target, error: failure.message });
+        log.error("Switch to {model} failed: {error}", {
+          event: "switch_failed",
+          model: target,
+          from: from ?? "idle",
+          error: failure.message,
+        });
+        events?.emit({ type: "switch_failed", model: target, from, error: failure.message });
         for (const w of slot.queue.takeAll()) w.fail(failure);
-        return;
+        return failure;
       }
+      this.#phase("wake", from, target, wakeStarted);
       const tookMs = clock.now() - started;
       this.#setState({ kind: "active", model: target });
       this.#activatedAt = clock.now();
       this.#lastFailureAt = -Infinity;
       policy.onSwitchComplete?.(from, target, tookMs);
       log.info("{model} is active ({ms} ms switch from {from})", {
+        event: "model_activated",
         model: target,
         ms: Math.round(tookMs),
         from: from ?? "idle",
       });
+      events?.emit({ type: "model_activated", model: target, from, seconds: tookMs / 1000 });
       this.#grantWaiters(target);
+      return undefined;
     } catch (err) {
       if (!shutdown.aborted) throw err;
-      for (const w of slot.queue.takeAll()) w.fail(new ShuttingDownError());
+      this.#setState(this.#state.kind === "switching" ? { kind: "idle" } : this.#state);
+      const failure = new ShuttingDownError();
+      for (const w of slot.queue.takeAll()) w.fail(failure);
+      return failure;
     }
   }
 
-  /** Drains (bounded by drain_timeout) and evicts the outgoing model. */
-  async #evict(from: string, drain: boolean): Promise<void> {
+  #phase(
+    phase: "cooldown" | "drain" | "sleep" | "wake",
+    from: string | null,
+    to: string,
+    since: number,
+  ): void {
+    this.#deps.events?.emit({
+      type: "switch_phase",
+      phase,
+      from,
+      to,
+      seconds: (this.#deps.clock.now() - since) / 1000,
+    });
+  }
+
+  #activeModel(): string | null {
+    return this.#state.kind === "active" ? this.#state.model : null;
+  }
+
+  #requireModel(model: string | null): void {
+    if (model !== null && !this.#slots.has(model)) {
+      throw new ModelNotFoundError(model, [...this.#slots.keys()]);
+    }
+  }
+
+  /** Drains (bounded by drain_timeout) and evicts the outgoing model. `to` names the switch for metrics. */
+  async #evict(from: string, drain: boolean, eviction?: Eviction, to?: string): Promise<void> {
     const { clock, log, lifecycle } = this.#deps;
     const slot = this.#slots.get(from)!;
     slot.draining = true;
+    const drainStarted = clock.now();
     try {
       if (slot.inFlight.size > 0) {
         const timeoutMs = this.#settings.drainTimeoutMs;
@@ -318,7 +425,11 @@ export class Switcher {
           await slot.inFlight.idle();
         }
       }
-      const outcome = await lifecycle.sleep(from);
+      if (to !== undefined) this.#phase("drain", from, to, drainStarted);
+      const sleepStarted = clock.now();
+      const outcome = await lifecycle.sleep(from, eviction);
+      if (to !== undefined) this.#phase("sleep", from, to, sleepStarted);
+      this.#deps.events?.emit({ type: "model_evicted", model: from, ...outcome.applied });
       if (outcome.escalatedBecause) {
         log.warn("Eviction of {model} escalated to stop: {reason}", {
           model: from,
@@ -344,6 +455,7 @@ export class Switcher {
     const slot = this.#slots.get(exit.model);
     if (!slot) return;
     slot.inFlight.abortAll(new EngineExitedError(exit.model, exit.detail));
+    this.#deps.events?.emit({ type: "engine_exited", ...exit });
     if (this.#state.kind === "active" && this.#state.model === exit.model) {
       this.#deps.log.warn("Active model {model} died ({detail}); the next request for it restarts it", {
         ...exit,

@@ -12,6 +12,7 @@ import type { Policy, ScheduleContext } from "../policy/policy.ts";
 import { FakeLifecycle } from "../testing/fake_lifecycle.ts";
 import { ManualClock, settle } from "../testing/manual_clock.ts";
 import { DrainTimeoutError, Switcher, type SwitcherSettings } from "./switcher.ts";
+import { ManualModeRejectedError } from "./switch_mode.ts";
 
 function setup(overrides: Partial<SwitcherSettings> = {}, drain = true, policy?: Policy) {
   const clock = new ManualClock();
@@ -262,4 +263,47 @@ Deno.test("Switcher acts on a policy's timer tick, not only on arrivals", async 
   s.switcher.beginShutdown();
   await s.clock.advance(0);
   assertEquals(s.clock.pendingTimers, 0, "the tick stops at shutdown");
+});
+
+Deno.test("Switcher in manual mode serves only the pinned model and never switches on its own", async () => {
+  const s = setup();
+  await activate(s, "a");
+  s.switcher.setMode({ mode: "manual", pinned: null });
+  (await s.switcher.acquire("a")).release();
+  const err = await assertRejects(() => s.switcher.acquire("b"), ManualModeRejectedError);
+  assertEquals([err.status, err.message], [
+    503,
+    "Manual mode active: model 'b' is not available (active: a)",
+  ]);
+  await s.switcher.forceSwitch("b");
+  assertEquals(s.switcher.state, { kind: "active", model: "b" });
+  assertEquals(s.lifecycle.log, ["wake:a", "sleep:a", "wake:b"]);
+  s.switcher.setMode({ mode: "auto" });
+  const forA = s.switcher.acquire("a");
+  await s.clock.advance(0);
+  (await forA).release();
+  assertEquals(s.switcher.state, { kind: "active", model: "a" });
+});
+
+Deno.test("Switcher.forceSwitch() reports a failed wake", async () => {
+  const s = setup();
+  s.lifecycle.fail("wake", "b", new Error("boom"));
+  await assertRejects(() => s.switcher.forceSwitch("b"), SwitchFailedError, "boom");
+  assertEquals(s.switcher.state, { kind: "idle" });
+  await assertRejects(() => s.switcher.forceSwitch("nope"), ModelNotFoundError);
+});
+
+Deno.test("Switcher.evict() drains the active model, sleeps it with the given eviction and goes idle", async () => {
+  const s = setup();
+  const first = s.switcher.acquire("a");
+  await s.clock.advance(0);
+  const guard = await first;
+  const evicting = s.switcher.evict("a", { weights: "discard", process: "keep_running" });
+  await s.clock.advance(0);
+  assertEquals(s.switcher.state, { kind: "evicting", model: "a" });
+  assertEquals(s.lifecycle.log, ["wake:a"], "waits for the in-flight request");
+  guard.release();
+  await evicting;
+  assertEquals(s.lifecycle.log, ["wake:a", "sleep:a:discard+keep_running"]);
+  assertEquals(s.switcher.state, { kind: "idle" });
 });

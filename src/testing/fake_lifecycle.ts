@@ -1,3 +1,4 @@
+import type { Eviction } from "../config/types.ts";
 import type { EngineExit, EngineState, Lifecycle, SleepOutcome } from "../engine/lifecycle.ts";
 
 type Op = "wake" | "sleep";
@@ -38,8 +39,8 @@ export class FakeLifecycle implements Lifecycle {
     this.#states.set(model, "awake");
   }
 
-  async sleep(model: string): Promise<SleepOutcome> {
-    this.log.push(`sleep:${model}`);
+  async sleep(model: string, eviction?: Eviction): Promise<SleepOutcome> {
+    this.log.push(eviction ? `sleep:${model}:${eviction.weights}+${eviction.process}` : `sleep:${model}`);
     try {
       await this.#gate("sleep", model);
       this.#states.set(model, "sleeping");

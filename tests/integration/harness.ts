@@ -93,7 +93,12 @@ export class RunningDaemon {
       ) => (w.re.test(line) ? (w.resolve(line), false) : true));
     };
     this.#pumps = [pumpLines(this.#proc.stdout, onLine), pumpLines(this.#proc.stderr, onLine)];
-    await this.waitForLine(/Proxy listening/, 20_000);
+    try {
+      await this.waitForLine(/Proxy listening/, 20_000);
+    } catch (err) {
+      await this.stop().catch(() => {});
+      throw new Error(`${(err as Error).message}; daemon output:\n${this.lines.join("\n")}`);
+    }
   }
 
   /** Resolves with the first log line (past or future) matching `re`. */

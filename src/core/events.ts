@@ -1,0 +1,60 @@
+/** Structured events the daemon emits; metrics and JSON logs are built from them. */
+export type LlmuxEvent =
+  | { readonly type: "switch_started"; readonly from: string | null; readonly to: string }
+  | {
+    readonly type: "switch_phase";
+    readonly phase: "cooldown" | "drain" | "sleep" | "wake";
+    readonly from: string | null;
+    readonly to: string;
+    readonly seconds: number;
+  }
+  | {
+    readonly type: "model_activated";
+    readonly model: string;
+    readonly from: string | null;
+    readonly seconds: number;
+  }
+  | {
+    readonly type: "switch_failed";
+    readonly model: string;
+    readonly from: string | null;
+    readonly error: string;
+  }
+  | {
+    readonly type: "model_evicted";
+    readonly model: string;
+    readonly weights: string;
+    readonly process: string;
+  }
+  | { readonly type: "request_timeout"; readonly model: string; readonly timeoutSecs: number }
+  | {
+    readonly type: "request_served";
+    readonly model: string;
+    readonly status: number;
+    /** Arrival to response headers, queueing included. */
+    readonly seconds: number;
+    readonly queueWaitSeconds: number;
+  }
+  | { readonly type: "engine_started"; readonly model: string }
+  | { readonly type: "engine_exited"; readonly model: string; readonly detail: string };
+
+export type EventListener = (event: LlmuxEvent) => void;
+
+/** Synchronous fan-out; a listener that throws cannot break the emitter. */
+export class EventBus {
+  readonly #listeners: EventListener[] = [];
+
+  on(listener: EventListener): void {
+    this.#listeners.push(listener);
+  }
+
+  emit(event: LlmuxEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch {
+        // Observers (metrics, logs) must never fail the operation they observe.
+      }
+    }
+  }
+}

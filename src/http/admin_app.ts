@@ -1,0 +1,223 @@
+import { type Context, Hono } from "hono";
+import { z } from "zod";
+import { timingSafeEqual } from "node:crypto";
+import { describe, LlmuxError, ModelNotFoundError } from "../core/errors.ts";
+import type { Logger } from "../core/log.ts";
+import type { Eviction } from "../config/types.ts";
+import { EvictionSchema } from "../config/schema.ts";
+import { SUPPORTED_PROCESSES } from "../config/resolve.ts";
+import type { EngineState } from "../engine/lifecycle.ts";
+import type { Switcher, SwitcherState } from "../switcher/switcher.ts";
+import { evictionName } from "../tools/policy_arg.ts";
+import type { SwitchMode } from "../switcher/switch_mode.ts";
+
+/** The engine side the admin API reads and steers. */
+export interface EngineControl {
+  state(model: string): EngineState;
+  sleptWith(model: string): Eviction | undefined;
+  eviction(model: string): Eviction;
+  setEviction(model: string, eviction: Eviction): void;
+}
+
+export interface AdminAppDeps {
+  readonly switcher: Switcher;
+  readonly engines: EngineControl;
+  /** When set, every call needs `Authorization: Bearer <token>`. */
+  readonly token: string | undefined;
+  readonly log: Logger;
+}
+
+class AdminError extends LlmuxError {
+  constructor(status: 400 | 401 | 404 | 415 | 422, message: string) {
+    super(message, { code: "admin_error", status });
+  }
+}
+
+const ModelBody = z.strictObject({ model: z.string().min(1) });
+const ModeBody = z.strictObject({ mode: z.string() });
+const EvictionBody = z.strictObject({ model: z.string().min(1), eviction: EvictionSchema });
+const SleepBody = z.strictObject({ model: z.string().min(1), eviction: EvictionSchema.optional() });
+
+export function processState(state: EngineState, sleptWith: Eviction | undefined): string {
+  switch (state) {
+    case "stopped":
+      return "not_started";
+    case "awake":
+      return "running";
+    case "sleeping":
+      return sleptWith ? `sleeping:${evictionName(sleptWith)}` : "sleeping";
+    default:
+      return state;
+  }
+}
+
+function stateString(s: SwitcherState): string {
+  switch (s.kind) {
+    case "idle":
+      return "idle";
+    case "active":
+      return `active:${s.model}`;
+    case "switching":
+      return `switching:${s.from ?? "none"}->${s.to}`;
+    case "evicting":
+      return `evicting:${s.model}`;
+  }
+}
+
+function modeJson(mode: SwitchMode): Record<string, string> {
+  return mode.mode === "manual" && mode.pinned !== null
+    ? { mode: "manual", pinned: mode.pinned }
+    : { mode: mode.mode };
+}
+
+/**
+ * The control API (spec 8.2) on `admin_port`. Switches, sleeps and wakes all go through the switcher
+ * (lock, drain), so its state never disagrees with the engines. Errors: `{"error": "..."}`.
+ */
+export function createAdminApp(deps: AdminAppDeps): Hono {
+  const { switcher, engines } = deps;
+  const app = new Hono();
+  const expected = deps.token === undefined ? undefined : new TextEncoder().encode(`Bearer ${deps.token}`);
+
+  app.onError((err, c) => {
+    if (err instanceof LlmuxError) return c.json({ error: err.message }, err.status as 400);
+    deps.log.error("Admin API error: {error}", { error: err });
+    return c.json({ error: `Internal error: ${describe(err)}` }, 500);
+  });
+  app.notFound((c) => c.json({ error: `No admin endpoint ${c.req.method} ${c.req.path}` }, 404));
+  app.use("*", async (c, next) => {
+    if (expected) {
+      const got = new TextEncoder().encode(c.req.header("authorization") ?? "");
+      if (got.length !== expected.length || !timingSafeEqual(got, expected)) {
+        throw new AdminError(401, "Unauthorized: send 'Authorization: Bearer <admin_token>'");
+      }
+    }
+    await next();
+  });
+
+  const body = async <T>(c: Context, schema: z.ZodType<T>): Promise<T> => {
+    if (!(c.req.header("content-type") ?? "").includes("application/json")) {
+      throw new AdminError(415, "Expected a JSON body (Content-Type: application/json)");
+    }
+    let raw: unknown;
+    try {
+      raw = await c.req.json();
+    } catch (err) {
+      throw new AdminError(400, `Malformed JSON body: ${describe(err)}`);
+    }
+    const parsed = schema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new AdminError(422, `Invalid body at '${issue.path.join(".") || "(root)"}': ${issue.message}`);
+    }
+    return parsed.data;
+  };
+  const known = (model: string) => {
+    if (!switcher.models.includes(model)) throw new ModelNotFoundError(model, switcher.models);
+    return model;
+  };
+  const supported = (e: Eviction) => {
+    if (!(SUPPORTED_PROCESSES as readonly string[]).includes(e.process)) {
+      throw new AdminError(
+        422,
+        `Process strategy '${e.process}' is not available in this build; accepted: ${
+          SUPPORTED_PROCESSES.join(", ")
+        }`,
+      );
+    }
+    return e;
+  };
+
+  app.get("/control/status", (c) => {
+    const snapshot = switcher.snapshot();
+    const models: Record<string, unknown> = {};
+    for (const m of switcher.models) {
+      models[m] = {
+        in_flight: snapshot[m]?.inFlight ?? 0,
+        queue_depth: snapshot[m]?.queueDepth ?? 0,
+        process_state: processState(engines.state(m), engines.sleptWith(m)),
+        eviction: engines.eviction(m),
+      };
+    }
+    const state = switcher.state;
+    return c.json({
+      state: stateString(state),
+      active_model: state.kind === "active" ? state.model : null,
+      mode: modeJson(switcher.mode),
+      models,
+    });
+  });
+
+  app.post("/control/mode", async (c) => {
+    const { mode } = await body(c, ModeBody);
+    if (mode === "auto") switcher.setMode({ mode: "auto" });
+    else if (mode === "manual") switcher.setMode({ mode: "manual", pinned: null });
+    else throw new AdminError(400, `Unknown mode: ${mode}. Use 'auto' or 'manual'.`);
+    return c.json({ message: `Switched to ${mode} mode` });
+  });
+
+  app.post("/control/pin", async (c) => {
+    const model = known((await body(c, ModelBody)).model);
+    const previous = switcher.mode;
+    switcher.setMode({ mode: "manual", pinned: model });
+    try {
+      await switcher.forceSwitch(model);
+    } catch (err) {
+      switcher.setMode(previous);
+      return c.json({ error: `Failed to switch to pinned model: ${describe(err)}` }, 500);
+    }
+    return c.json({ message: `Pinned to model: ${model}` });
+  });
+
+  app.post("/control/unpin", (c) => {
+    switcher.setMode({ mode: "auto" });
+    return c.json({ message: "Unpinned. Switched to auto mode." });
+  });
+
+  const switchTo = async (c: Context, success: (m: string) => string) => {
+    const model = known((await body(c, ModelBody)).model);
+    if (switcher.mode.mode === "manual") switcher.setMode({ mode: "manual", pinned: model });
+    try {
+      await switcher.forceSwitch(model);
+    } catch (err) {
+      return c.json({ error: `Switch failed: ${describe(err)}` }, 500);
+    }
+    return c.json({ message: success(model) });
+  };
+  app.post("/control/switch", (c) => switchTo(c, (m) => `Switched to model: ${m}`));
+  app.post("/control/wake", (c) => switchTo(c, (m) => `Model ${m} woken`));
+
+  app.get("/control/eviction", (c) => {
+    const models: Record<string, unknown> = {};
+    for (const m of switcher.models) {
+      models[m] = {
+        eviction: engines.eviction(m),
+        process_state: processState(engines.state(m), engines.sleptWith(m)),
+      };
+    }
+    return c.json({ models });
+  });
+
+  app.post("/control/eviction", async (c) => {
+    const req = await body(c, EvictionBody);
+    const model = known(req.model);
+    engines.setEviction(model, supported(req.eviction));
+    return c.json({
+      message: `Eviction policy for ${model} set to ${req.eviction.weights}+${req.eviction.process}`,
+    });
+  });
+
+  app.post("/control/sleep", async (c) => {
+    const req = await body(c, SleepBody);
+    const model = known(req.model);
+    const eviction = req.eviction ? supported(req.eviction) : engines.eviction(model);
+    try {
+      await switcher.evict(model, eviction);
+    } catch (err) {
+      return c.json({ error: `Failed to sleep model: ${describe(err)}` }, 500);
+    }
+    return c.json({ message: `Model ${model} sleeping with policy ${eviction.weights}+${eviction.process}` });
+  });
+
+  return app;
+}

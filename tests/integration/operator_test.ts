@@ -1,0 +1,216 @@
+import { assert, assertEquals, assertMatch } from "../../src/testing/assert.ts";
+import { freePort, MAIN, RunningDaemon, SELF } from "./harness.ts";
+
+/** Checks every sample line of a Prometheus text exposition; returns samples by "name{labels}". */
+function parsePrometheus(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("# HELP ") || line.startsWith("# TYPE ")) continue;
+    const m = line.match(
+      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/,
+    );
+    if (!m) throw new Error(`not Prometheus text format: ${line}`);
+    samples.set(`${m[1]}${m[2] ?? ""}`, Number(m[3]));
+  }
+  return samples;
+}
+
+Deno.test("llmux serves Prometheus metrics that parse and follow switches and queues", async () => {
+  const metricsPort = freePort();
+  const d = await RunningDaemon.start({ models: { a: {}, b: {} }, extra: { metrics_port: metricsPort } });
+  try {
+    await (await d.chat("a")).body?.cancel();
+    await (await d.chat("b")).body?.cancel();
+    await (await d.chat("nope")).body?.cancel();
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    assertEquals(res.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+    const m = parsePrometheus(await res.text());
+    assertEquals(m.get('llmux_switches_total{from="idle",to="a",result="success"}'), 1);
+    assertEquals(m.get('llmux_switches_total{from="a",to="b",result="success"}'), 1);
+    assertEquals(m.get('llmux_active_model_info{model="b"}'), 1);
+    assertEquals(m.get('llmux_active_model_info{model="a"}'), 0);
+    assertEquals(m.get('llmux_engine_state{model="a",state="sleeping"}'), 1);
+    assertEquals(m.get('llmux_requests_total{model="a",status="200"}'), 1);
+    assertEquals(m.get('llmux_request_queue_depth{model="a"}'), 0);
+    assertEquals(m.get('llmux_in_flight{model="b"}'), 0);
+    assertEquals(m.get('llmux_engine_starts_total{model="b"}'), 1);
+    assertEquals(m.get('llmux_evictions_total{model="a",weights="offload",process="keep_running"}'), 1);
+    assert((m.get('llmux_switch_cost_ema_seconds{from="a",to="b"}') ?? 0) > 0);
+    assertEquals(m.get('llmux_switch_phase_seconds_count{phase="wake",from="a",to="b"}'), 1);
+  } finally {
+    await d.stop();
+  }
+});
+
+Deno.test("llmux admin API needs its token, reports status and switches through the switcher", async () => {
+  const adminPort = freePort();
+  const d = await RunningDaemon.start({
+    models: { a: {}, b: {} },
+    extra: { admin_port: adminPort, admin_token: "s3cret" },
+  });
+  const admin = (path: string, body?: unknown, token = "s3cret", contentType = "application/json") =>
+    fetch(`http://127.0.0.1:${adminPort}${path}`, {
+      method: body === undefined ? "GET" : "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": contentType },
+      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    });
+  try {
+    const denied = await admin("/control/status", undefined, "wrong");
+    assertEquals(denied.status, 401);
+    assertMatch((await denied.json()).error, /Unauthorized/);
+
+    assertEquals((await (await admin("/control/status")).json()).state, "idle");
+    assertEquals(await (await admin("/control/switch", { model: "a" })).json(), {
+      message: "Switched to model: a",
+    });
+    const status = await (await admin("/control/status")).json();
+    assertEquals([status.state, status.active_model, status.mode], ["active:a", "a", { mode: "auto" }]);
+    assertEquals(status.models.a.process_state, "running");
+
+    assertEquals((await admin("/control/pin", { model: "b" })).status, 200);
+    const pinned = await (await admin("/control/status")).json();
+    assertEquals([pinned.state, pinned.mode], ["active:b", { mode: "manual", pinned: "b" }]);
+    assertEquals(pinned.models.a.process_state, "sleeping:Offload+KeepRunning");
+    const rejected = await d.chat("a");
+    assertEquals(rejected.status, 503);
+    assertEquals((await rejected.json()).error.code, "manual_mode");
+    assertEquals((await admin("/control/unpin", {})).status, 200);
+
+    const set = await admin("/control/eviction", {
+      model: "b",
+      eviction: { weights: "discard", process: "keep_running" },
+    });
+    assertEquals(set.status, 200);
+    await set.body?.cancel();
+    assertEquals((await (await admin("/control/eviction")).json()).models.b.eviction, {
+      weights: "discard",
+      process: "keep_running",
+    });
+    assertEquals((await admin("/control/sleep", { model: "b" })).status, 200);
+    const slept = await (await admin("/control/status")).json();
+    assertEquals([slept.state, slept.models.b.process_state], ["idle", "sleeping:Discard+KeepRunning"]);
+    assertEquals((await (await d.engine("b", "/stats")).json()).sleep_level, 2);
+    assertEquals(await (await admin("/control/wake", { model: "b" })).json(), { message: "Model b woken" });
+    const ok = await d.chat("b");
+    assertEquals(ok.status, 200);
+    await ok.body?.cancel();
+
+    const bad = [
+      [await admin("/control/switch", { model: "zzz" }), 404],
+      [await admin("/control/switch", "{oops"), 400],
+      [await admin("/control/switch", "model=a", "s3cret", "text/plain"), 415],
+      [await admin("/control/switch", {}), 422],
+      [await admin("/control/mode", { mode: "sideways" }), 400],
+      [
+        await admin("/control/eviction", {
+          model: "a",
+          eviction: { weights: "retain", process: "checkpoint" },
+        }),
+        422,
+      ],
+    ] as const;
+    for (const [res, status] of bad) {
+      assertEquals(res.status, status);
+      assert(typeof (await res.json()).error === "string");
+    }
+  } finally {
+    await d.stop();
+  }
+});
+
+Deno.test("llmux writes one JSON object per line with structured switch events", async () => {
+  const d = await RunningDaemon.start({ models: { a: {}, b: {} }, extra: { log_format: "json" } });
+  try {
+    await (await d.chat("a")).body?.cancel();
+    await (await d.chat("b")).body?.cancel();
+  } finally {
+    await d.stop();
+  }
+  const records = d.lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  assert(records.length > 5);
+  const started = records.find((r) => r.event === "switch_started" && r.to === "b");
+  assertEquals(started?.from, "a");
+  assert(records.some((r) => r.event === "model_activated" && r.model === "b"));
+  assert(records.every((r) => typeof r.level === "string" && typeof r.message === "string"));
+});
+
+Deno.test("llmux warmup starts, tests and evicts every model before binding the proxy", async () => {
+  const d = await RunningDaemon.start({
+    models: { a: {}, b: { eviction: { weights: "discard", process: "keep_running" } } },
+    extra: { warmup: true },
+  });
+  try {
+    const warmed = d.lines.filter((l) => l.includes("Warmup of "));
+    assertEquals(warmed.length, 2);
+    const listening = d.lines.findIndex((l) => l.includes("Proxy listening"));
+    assert(
+      d.lines.findIndex((l) => l.includes("Warmup of b")) < listening,
+      "warmup finished before the port was bound",
+    );
+    assertEquals((await (await d.engine("a", "/stats")).json()).sleep_level, 1);
+    assertEquals((await (await d.engine("b", "/stats")).json()).sleep_level, 2);
+    const res = await d.chat("b");
+    assertMatch((await res.json()).choices[0].message.content, /Mock response/);
+  } finally {
+    await d.stop();
+  }
+});
+
+async function validate(extraArgs: string[], policies: string): Promise<{ code: number; stdout: string }> {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(
+    `${dir}/c.json`,
+    JSON.stringify({
+      metrics_port: 0,
+      vllm_command: [...SELF, "mock-vllm"],
+      models: {
+        m: { model_path: "org/m", port: freePort(), extra_args: ["--model-size-gb", "0.01", ...extraArgs] },
+      },
+    }),
+  );
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      "--quiet",
+      MAIN,
+      "--config",
+      `${dir}/c.json`,
+      "--validate",
+      "m",
+      "--policies",
+      policies,
+    ],
+    stderr: "null",
+  }).output();
+  await Deno.remove(dir, { recursive: true });
+  return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
+}
+
+Deno.test("llmux --validate prints the reference table and passes against a healthy engine", async () => {
+  const { code, stdout } = await validate([], "offload+keep_running,retain+stop");
+  assertEquals(code, 0);
+  assertMatch(
+    stdout,
+    /^Starting model 'm'\.\.\.\nModel is running\.\nRunning baseline inference\.\.\.\nBaseline response: "4"\n/,
+  );
+  assertMatch(stdout, /--- Testing EvictionPolicy \{ weights: Offload, process: KeepRunning \} ---/);
+  const lines = stdout.split("\n");
+  const header = lines.findIndex((l) => l.startsWith("Policy"));
+  assertEquals(
+    lines[header],
+    "Policy                Sleep (s)   Wake (s)   GPU Before    GPU After     GPU Wake   Response   Pass",
+  );
+  assertEquals(lines[header + 1], "-".repeat(100));
+  assertMatch(lines[header + 2]!, /^Offload\+KeepRunning +\d+\.\d +\d+\.\d +0 MiB +0 MiB +0 MiB +match +OK$/);
+  assertMatch(lines[header + 3]!, /^Retain\+Stop +\d+\.\d +\d+\.\d +0 MiB +0 MiB +0 MiB +match +OK$/);
+  assertMatch(stdout, /Result: ALL PASSED\n$/);
+});
+
+Deno.test("llmux --validate fails with exit 1 when an answer changes after a wake", async () => {
+  const { code, stdout } = await validate(["--broken-reload"], "offload+keep_running,discard+keep_running");
+  assertEquals(code, 1);
+  assertMatch(stdout, /Response: "!!!!!!!!" \(MISMATCH\)/);
+  assertMatch(stdout, /Discard\+KeepRunning .* MISMATCH +FAIL/);
+  assertMatch(stdout, /Result: SOME FAILED/);
+});
