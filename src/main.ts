@@ -13,6 +13,8 @@ import { runMockVllm } from "./mock_vllm/serve.ts";
 import { NvidiaSmi } from "./tools/gpu_memory.ts";
 import { levelToEviction, parseEvictionArg } from "./tools/policy_arg.ts";
 import { runValidation } from "./tools/validate.ts";
+import { describeConfig } from "./tools/check_config.ts";
+import { checkPermissions, describeNotCapable, PermissionError } from "./permissions.ts";
 import { VERSION } from "./version.ts";
 
 const HELP = `llmux ${VERSION}: many LLMs, one GPU, one OpenAI-compatible endpoint
@@ -22,6 +24,7 @@ Usage:
                                                serve (default config: config.json; .yaml/.yml read as YAML)
   llmux --validate MODEL [--policies w+p,...]  sleep/wake each policy, compare answers, print a table
         (--levels 1,2,3 is the older spelling: 1 offload, 2 discard, 3 stop)
+  llmux --check-config FILE                    validate FILE, print models, ports and engine command lines
   llmux demo [--port N] [--verbose]            serve an embedded demo with three mock engines
   llmux mock-vllm serve <model> --port N [...] the mock vLLM engine (accepts any vLLM flag)
   llmux --version | --help
@@ -43,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
       verbose: { type: "boolean", short: "v", default: false },
       "log-format": { type: "string" },
       validate: { type: "string" },
+      "check-config": { type: "string" },
       policies: { type: "string" },
       levels: { type: "string" },
       version: { type: "boolean", short: "V", default: false },
@@ -68,6 +72,13 @@ async function main(argv: string[]): Promise<number> {
   }
   const port = values.port === undefined ? undefined : parsePort(values.port);
 
+  if (values["check-config"] !== undefined) {
+    const file = values["check-config"];
+    const loaded = await loadConfigFile(file, { portOverride: port });
+    for (const line of describeConfig(file, loaded.config, loaded.deprecations)) console.log(line);
+    return 0;
+  }
+
   let config: Config;
   let deprecations: string[] = [];
   if (isDemo) {
@@ -83,6 +94,7 @@ async function main(argv: string[]): Promise<number> {
   });
   for (const line of deprecations) logger("config").warn(line);
 
+  checkPermissions(config);
   if (values.validate) {
     const policies = values.levels
       ? values.levels.split(",").map(levelToEviction)
@@ -152,7 +164,13 @@ if (import.meta.main) {
   try {
     code = await main(Deno.args);
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (err instanceof Deno.errors.NotCapable) {
+      console.error(`llmux: ${describeNotCapable(err)}`);
+      code = 2;
+    } else if (err instanceof PermissionError) {
+      console.error(`llmux: ${err.message}`);
+      code = 2;
+    } else if (err instanceof ConfigError) {
       console.error(`llmux: config error: ${err.message}`);
       code = 2;
     } else if (

@@ -1,4 +1,5 @@
 import { describe } from "../core/errors.ts";
+import { spawnTask } from "../core/tasks.ts";
 
 export interface SpawnSpec {
   readonly command: string;
@@ -53,14 +54,34 @@ export class DenoSpawner implements Spawner {
       pid,
       exited,
       signalGroup(signal) {
-        try {
-          Deno.kill(-pid, signal);
-        } catch (err) {
-          if (!(err instanceof Deno.errors.NotFound) && !String(describe(err)).includes("ESRCH")) throw err;
-        }
+        signalProcessGroup(pid, signal);
       },
     };
   }
+}
+
+/**
+ * Signals a whole process group. Deno.kill needs unscoped --allow-run, which the release binary does not
+ * have (its run permission lists the commands llmux spawns); then the `kill` utility does it instead.
+ * A group that is already gone is not an error.
+ */
+export function signalProcessGroup(pgid: number, signal: Deno.Signal): void {
+  if (Deno.permissions.querySync({ name: "run" }).state === "granted") {
+    try {
+      Deno.kill(-pgid, signal);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound) && !String(describe(err)).includes("ESRCH")) throw err;
+    }
+    return;
+  }
+  void spawnTask(`kill -${signal} -${pgid}`, async () => {
+    await new Deno.Command("kill", {
+      args: ["-s", signal.replace(/^SIG/, ""), "--", `-${pgid}`],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).output();
+  });
 }
 
 /** Splits a byte stream into lines; resolves when the stream ends (never rejects). */

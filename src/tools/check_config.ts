@@ -1,0 +1,38 @@
+import type { Config } from "../config/types.ts";
+import { engineSpawnSpec, formatCommand } from "../engine/command.ts";
+
+/** `--check-config`: the resolved config as an operator reads it, without starting anything. */
+export function describeConfig(source: string, config: Config, deprecations: readonly string[]): string[] {
+  const p = config.policy;
+  const lines = [
+    `Config ${source} is valid.`,
+    `Proxy:    http://${config.host}:${config.port}`,
+    `Metrics:  ${
+      config.metricsPort > 0 ? `http://${config.host}:${config.metricsPort}/metrics` : "disabled"
+    }`,
+    `Admin:    ${
+      config.adminPort === null
+        ? "disabled"
+        : `http://${config.adminHost}:${config.adminPort} (token ${
+          config.adminToken ? "from config" : "from LLMUX_ADMIN_TOKEN or none"
+        })`
+    }`,
+    `Policy:   ${p.policyType} (request_timeout ${
+      p.requestTimeoutMs / 1000
+    }s, drain_before_switch ${p.drainBeforeSwitch}, ` +
+    `drain_timeout ${p.drainTimeoutMs / 1000}s, min_active ${p.minActiveMs / 1000}s)`,
+    `Startup:  timeout ${config.startupTimeoutMs / 1000}s, warmup ${config.warmup ? "on" : "off"}`,
+    `Models (${config.models.size}):`,
+  ];
+  for (const m of config.models.values()) {
+    const spec = engineSpawnSpec(m, config.vllmCommand);
+    const env = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`).join(" ");
+    lines.push(
+      `  ${m.name}: port ${m.port}, eviction ${m.eviction.weights}+${m.eviction.process}, TP ${m.tensorParallelSize}, ` +
+        `requests rewritten to model '${m.servedName}'`,
+      `    ${env} ${formatCommand(spec)}`,
+    );
+  }
+  for (const d of deprecations) lines.push(`Deprecated: ${d}`);
+  return lines;
+}

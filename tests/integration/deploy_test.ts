@@ -1,0 +1,134 @@
+import { assert, assertEquals, assertMatch } from "../../src/testing/assert.ts";
+import { fileURLToPath } from "node:url";
+import { pumpLines } from "../../src/engine/spawner.ts";
+import { descendantsOf, freePort, isAlive, MAIN } from "./harness.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+Deno.test("deploy/llmux.service passes systemd-analyze verify", async (t) => {
+  const which = await new Deno.Command("sh", { args: ["-c", "command -v systemd-analyze"], stdout: "null" })
+    .output();
+  if (!which.success) {
+    return void await t.step({ name: "systemd-analyze not installed: skipped", ignore: true, fn() {} });
+  }
+  // verify also checks that ExecStart exists: point it at a stand-in executable, keep every other line.
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/llmux`, "#!/bin/sh\n", { mode: 0o755 });
+    const unit = (await Deno.readTextFile(`${ROOT}deploy/llmux.service`)).replaceAll(
+      "/usr/local/bin/llmux",
+      `${dir}/llmux`,
+    );
+    await Deno.writeTextFile(`${dir}/llmux.service`, unit);
+    const out = await new Deno.Command("systemd-analyze", { args: ["verify", `${dir}/llmux.service`] })
+      .output();
+    const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
+    assertEquals(out.code, 0, text);
+    assertEquals(text.trim(), "", "no warnings");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("llmux --check-config prints the resolved models, ports and engine command lines", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "--quiet", MAIN, "--check-config", `${ROOT}config.example.json`],
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  assertEquals(out.code, 0);
+  assertMatch(text, /is valid\.\nProxy: +http:\/\/0\.0\.0\.0:3000\n/);
+  assertMatch(
+    text,
+    /VLLM_SERVER_DEV_MODE=1 NO_COLOR=1 vllm serve Qwen\/Qwen3-14B --host 127\.0\.0\.1 --port 8001 --enable-sleep-mode --gpu-memory-utilization 0\.85/,
+  );
+});
+
+/** Runs llmux with exactly the "llmux" permission set the release binary is compiled with. */
+Deno.test("llmux runs with exactly the compile task's permission set and says which flag is missing", async (t) => {
+  // The permission set reads configs from /etc/llmux and runs `vllm` from PATH: provide both.
+  let created = false;
+  try {
+    await Deno.mkdir("/etc/llmux");
+    created = true;
+  } catch (err) {
+    if (!(err instanceof Deno.errors.AlreadyExists)) {
+      return void await t.step({
+        name: `cannot write /etc/llmux (${(err as Error).message}): skipped`,
+        ignore: true,
+        fn() {},
+      });
+    }
+  }
+  const bin = await Deno.makeTempDir();
+  const config = `/etc/llmux/llmux-test-${crypto.randomUUID()}.json`;
+  try {
+    await Deno.writeTextFile(
+      `${bin}/vllm`,
+      `#!/bin/sh\nexec "${Deno.execPath()}" run --allow-all --quiet "${MAIN}" mock-vllm "$@"\n`,
+      {
+        mode: 0o755,
+      },
+    );
+    const port = freePort();
+    const write = (extra: Record<string, unknown>) =>
+      Deno.writeTextFile(
+        config,
+        JSON.stringify({
+          port,
+          host: "127.0.0.1",
+          metrics_port: 0,
+          models: { a: { model_path: "org/a", port: freePort(), extra_args: ["--latency-ms", "0"] } },
+          ...extra,
+        }),
+      );
+    const env = { PATH: `${bin}:${Deno.env.get("PATH")}` };
+
+    await write({ vllm_command: "/opt/not-allowed/vllm" });
+    const denied = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-P=llmux", "--no-prompt", MAIN, "--config", config],
+      env,
+      cwd: ROOT,
+    }).output();
+    assertEquals(denied.code, 2, new TextDecoder().decode(denied.stderr));
+    assertMatch(
+      new TextDecoder().decode(denied.stderr),
+      /missing Deno permissions for this config:\n {2}--allow-run=\/opt\/not-allowed\/vllm\n/,
+    );
+
+    await write({});
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-P=llmux", "--no-prompt", MAIN, "--config", config],
+      env,
+      cwd: ROOT,
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const ready = Promise.withResolvers<void>();
+    const log: string[] = [];
+    const pump = pumpLines(child.stderr, (l) => {
+      log.push(l);
+      if (l.includes("Proxy listening")) ready.resolve();
+    });
+    try {
+      await ready.promise;
+      const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: "a", messages: [{ role: "user", content: "scoped" }] }),
+      });
+      assertEquals(res.status, 200, log.join("\n"));
+      assertMatch((await res.json()).choices[0].message.content, /You said "scoped"/);
+    } finally {
+      const tree = descendantsOf(child.pid);
+      child.kill("SIGTERM");
+      assertEquals((await child.status).code, 0, log.join("\n"));
+      await pump;
+      await new Promise((r) => setTimeout(r, 200));
+      assert(tree.filter(isAlive).length === 0, "no engine outlives the scoped daemon");
+    }
+  } finally {
+    await Deno.remove(config).catch(() => {});
+    if (created) await Deno.remove("/etc/llmux").catch(() => {});
+    await Deno.remove(bin, { recursive: true });
+  }
+});
