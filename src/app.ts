@@ -119,7 +119,13 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
         "Admin API",
         config.adminHost,
         config.adminPort,
-        createAdminApp({ switcher, engines: orchestrator, token, log: logger("admin") }),
+        createAdminApp({
+          switcher,
+          engines: orchestrator,
+          token,
+          checkpointConfigured: config.checkpoint !== null,
+          log: logger("admin"),
+        }),
       );
     }
     proxy = listen(

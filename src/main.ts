@@ -4,7 +4,6 @@ import { systemClock } from "./core/clock.ts";
 import { ConfigError, describe, UsageError } from "./core/errors.ts";
 import { logger, setupLogging } from "./core/log.ts";
 import { loadConfigFile } from "./config/load.ts";
-import { SUPPORTED_PROCESSES } from "./config/resolve.ts";
 import type { Config, Eviction } from "./config/types.ts";
 import { demoBanner, demoConfig } from "./demo.ts";
 import { EngineOrchestrator } from "./engine/orchestrator.ts";
@@ -75,31 +74,31 @@ async function main(argv: string[]): Promise<number> {
   if (values["check-config"] !== undefined) {
     const file = values["check-config"];
     const loaded = await loadConfigFile(file, { portOverride: port });
-    for (const line of describeConfig(file, loaded.config, loaded.deprecations)) console.log(line);
+    for (const line of describeConfig(file, loaded.config, loaded.warnings)) console.log(line);
     return 0;
   }
 
   let config: Config;
-  let deprecations: string[] = [];
+  let warnings: string[] = [];
   if (isDemo) {
     if (values.config) throw new UsageError("llmux demo uses an embedded config; --config is not accepted");
     config = demoConfig(port ?? 3000);
   } else {
-    ({ config, deprecations } = await loadConfigFile(values.config ?? "config.json", { portOverride: port }));
+    ({ config, warnings } = await loadConfigFile(values.config ?? "config.json", { portOverride: port }));
   }
   setupLogging({
     verbose: values.verbose,
     engineLevel: config.engineLogLevel,
     format: logFormat ?? config.logFormat,
   });
-  for (const line of deprecations) logger("config").warn(line);
+  for (const line of warnings) logger("config").warn(line);
 
   checkPermissions(config);
   if (values.validate) {
     const policies = values.levels
       ? values.levels.split(",").map(levelToEviction)
       : (values.policies ?? DEFAULT_POLICIES).split(",").map(parseEvictionArg);
-    for (const p of policies) requireSupported(p);
+    for (const p of policies) requireSupported(p, config);
     return await validate(config, values.validate, policies);
   }
 
@@ -141,12 +140,10 @@ async function validate(config: Config, model: string, policies: Eviction[]): Pr
   }
 }
 
-function requireSupported(e: Eviction): void {
-  if (!(SUPPORTED_PROCESSES as readonly string[]).includes(e.process)) {
+function requireSupported(e: Eviction, config: Config): void {
+  if ((e.process === "cuda_suspend" || e.process === "checkpoint") && config.checkpoint === null) {
     throw new UsageError(
-      `Process strategy '${e.process}' is not available in this build; accepted: ${
-        SUPPORTED_PROCESSES.join(", ")
-      }`,
+      `Process strategy '${e.process}' needs the top-level 'checkpoint' section in the config`,
     );
   }
 }

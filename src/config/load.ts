@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { ConfigError, describe } from "../core/errors.ts";
 import { ConfigSchema } from "./schema.ts";
@@ -52,5 +53,23 @@ export function validateConfig(input: unknown, opts: LoadOptions = {}): Resolved
     throw new ConfigError(path, describeIssue(issue, input, ConfigSchema) + more);
   }
   const raw = opts.portOverride === undefined ? result.data : { ...result.data, port: opts.portOverride };
-  return resolveConfig(raw);
+  const resolved = resolveConfig(raw);
+  checkCheckpointPaths(resolved);
+  return resolved;
+}
+
+/** A `checkpoint_path` must exist, unless the object store can provide it on first use (spec 1.8). */
+function checkCheckpointPaths({ config, warnings }: Resolved): void {
+  for (const m of config.models.values()) {
+    if (m.checkpointPath === undefined || existsSync(m.checkpointPath)) continue;
+    if (!config.checkpoint?.object_store) {
+      throw new ConfigError(
+        `models.${m.name}.checkpoint_path`,
+        `'${m.checkpointPath}' does not exist and no checkpoint.object_store is configured to download it from`,
+      );
+    }
+    warnings.push(
+      `models.${m.name}.checkpoint_path '${m.checkpointPath}' does not exist yet: it will be downloaded from the object store on first request`,
+    );
+  }
 }

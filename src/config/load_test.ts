@@ -17,7 +17,7 @@ function configError(input: unknown): ConfigError {
 }
 
 Deno.test("validateConfig() fills every default", () => {
-  const { config, deprecations } = validateConfig(base());
+  const { config, warnings } = validateConfig(base());
   assertEquals(config.port, 3000);
   assertEquals(config.metricsPort, 9090);
   assertEquals(config.adminPort, null);
@@ -29,7 +29,7 @@ Deno.test("validateConfig() fills every default", () => {
   assertEquals(config.maxRequestBodyBytes, 32 * 1024 * 1024);
   assertEquals(config.models.get("a")?.eviction, { weights: "retain", process: "stop" });
   assertEquals(config.models.get("a")?.servedName, "org/a");
-  assertEquals(deprecations, []);
+  assertEquals(warnings, []);
 });
 
 Deno.test("validateConfig() names an unknown key, the accepted ones and a likely typo", () => {
@@ -107,7 +107,7 @@ Deno.test("validateConfig() maps deprecated keys and reports each once", () => {
     dtype: "bfloat16",
     tensor_parallel_size: 2,
   });
-  const { config, deprecations } = validateConfig(input);
+  const { config, warnings } = validateConfig(input);
   const a = config.models.get("a")!;
   assertEquals(a.eviction, { weights: "discard", process: "keep_running" });
   assertEquals(a.extraArgs, [
@@ -125,7 +125,7 @@ Deno.test("validateConfig() maps deprecated keys and reports each once", () => {
     "policy.sleep_level is the default",
   );
   assertEquals(config.engineLogLevel, "info");
-  assertEquals(deprecations.length, 6);
+  assertEquals(warnings.length, 6);
 });
 
 Deno.test("validateConfig() rejects a deprecated key that clashes with its replacement", () => {

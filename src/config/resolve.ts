@@ -12,13 +12,10 @@ const LEGACY_LEVELS: Record<1 | 2 | 3, Eviction> = {
   3: { weights: "retain", process: "stop" },
 };
 
-/** Process strategies this build implements. */
-export const SUPPORTED_PROCESSES = ["keep_running", "stop"] as const;
-
 export interface Resolved {
   config: Config;
-  /** One line per deprecated key that was mapped. */
-  deprecations: string[];
+  /** One line per deprecated key that was mapped, or per risky setting (TP>1 without eager mode, ...). */
+  warnings: string[];
 }
 
 /**
@@ -26,7 +23,7 @@ export interface Resolved {
  * Config. Throws ConfigError naming the JSON path.
  */
 export function resolveConfig(raw: RawConfig): Resolved {
-  const deprecations: string[] = [];
+  const warnings: string[] = [];
   const names = Object.keys(raw.models);
   if (names.length === 0) throw new ConfigError("models", "at least one model is required");
 
@@ -49,17 +46,17 @@ export function resolveConfig(raw: RawConfig): Resolved {
       );
     }
     defaultEviction = LEGACY_LEVELS[raw.policy.sleep_level];
-    deprecations.push(deprecated("policy.sleep_level", `policy.eviction ${fmtEviction(defaultEviction)}`));
+    warnings.push(deprecated("policy.sleep_level", `policy.eviction ${fmtEviction(defaultEviction)}`));
   }
   if (raw.vllm_logging !== undefined) {
-    deprecations.push(
+    warnings.push(
       deprecated("vllm_logging", "--verbose (engine output is always logged, at debug level)"),
     );
   }
 
   const models = new Map<string, ModelConfig>();
   for (const name of names) {
-    models.set(name, resolveModel(name, raw.models[name]!, defaultEviction, raw, deprecations));
+    models.set(name, resolveModel(name, raw.models[name]!, defaultEviction, raw, warnings));
   }
   checkPorts(raw, models);
 
@@ -93,7 +90,7 @@ export function resolveConfig(raw: RawConfig): Resolved {
     shutdownGraceMs: raw.shutdown_grace_secs * 1000,
     engineLogLevel: raw.vllm_logging ? "info" : "debug",
   };
-  return { config, deprecations };
+  return { config, warnings };
 }
 
 function resolveModel(
@@ -101,7 +98,7 @@ function resolveModel(
   m: RawModel,
   defaultEviction: Eviction,
   raw: RawConfig,
-  deprecations: string[],
+  warnings: string[],
 ): ModelConfig {
   const at = `models.${name}`;
   let eviction = m.eviction ?? defaultEviction;
@@ -110,7 +107,7 @@ function resolveModel(
       throw new ConfigError(`${at}.sleep_level`, "cannot be combined with eviction; keep only eviction");
     }
     eviction = LEGACY_LEVELS[m.sleep_level];
-    deprecations.push(deprecated(`${at}.sleep_level`, `${at}.eviction ${fmtEviction(eviction)}`));
+    warnings.push(deprecated(`${at}.sleep_level`, `${at}.eviction ${fmtEviction(eviction)}`));
   }
 
   const extraArgs = [...m.extra_args];
@@ -126,7 +123,7 @@ function resolveModel(
       throw new ConfigError(`${at}.${key}`, `clashes with '${flag}' in ${at}.extra_args; keep only one`);
     }
     extraArgs.push(flag, String(value));
-    deprecations.push(deprecated(`${at}.${key}`, `"${flag}", "${value}" in ${at}.extra_args`));
+    warnings.push(deprecated(`${at}.${key}`, `"${flag}", "${value}" in ${at}.extra_args`));
   }
 
   if (eviction.process === "cuda_suspend" || eviction.process === "checkpoint") {
@@ -136,19 +133,25 @@ function resolveModel(
         `'${eviction.process}' needs a top-level 'checkpoint' section (criu_path, images_dir, ...)`,
       );
     }
-    throw new ConfigError(
-      `${at}.eviction.process`,
-      `'${eviction.process}' is not available in this build; accepted: ${SUPPORTED_PROCESSES.join(", ")}`,
-    );
   }
   if (m.checkpoint_path !== undefined && !raw.checkpoint) {
     throw new ConfigError(`${at}.checkpoint_path`, "needs a top-level 'checkpoint' section");
   }
-  if (m.checkpoint_path !== undefined) {
-    throw new ConfigError(`${at}.checkpoint_path`, "CRIU restore is not available in this build");
-  }
 
   const tp = tensorParallelSize(extraArgs, `${at}.extra_args`);
+  if (tp > 1 && (eviction.process === "cuda_suspend" || eviction.process === "checkpoint")) {
+    // cuda-checkpoint cannot carry CUDA graphs holding NCCL handles, nor CUDA IPC buffers (spec 1.8, 4.5).
+    if (!extraArgs.includes("--enforce-eager")) {
+      warnings.push(
+        `${at}: TP ${tp} with ${eviction.process} needs --enforce-eager in extra_args (CUDA graphs hold stale NCCL handles and will crash on resume)`,
+      );
+    }
+    if (!extraArgs.includes("--disable-custom-all-reduce")) {
+      warnings.push(
+        `${at}: TP ${tp} with ${eviction.process} needs --disable-custom-all-reduce in extra_args (CustomAllReduce IPC buffers cannot survive cuda-checkpoint)`,
+      );
+    }
+  }
   const boundHost = flagValue(extraArgs, "--host");
   return {
     name,

@@ -1,24 +1,29 @@
 import type { Eviction } from "../config/types.ts";
 
-/** Engine process states. `sleeping` covers every eviction that leaves the process alive. */
+/**
+ * Engine process states. `sleeping` covers every eviction that leaves the process alive (vLLM sleep,
+ * cuda-checkpoint suspend); `checkpointed` means the process is gone and CRIU images can restore it.
+ */
 export type EngineState =
   | "stopped"
   | "starting"
   | "awake"
   | "falling_asleep"
   | "sleeping"
+  | "checkpointed"
   | "waking"
   | "stopping";
 
 /** Allowed transitions; any state may go to `stopped` (the process exited). */
 export const ENGINE_TRANSITIONS: Readonly<Record<EngineState, readonly EngineState[]>> = {
-  stopped: ["starting"],
+  stopped: ["starting", "checkpointed"],
   starting: ["awake", "stopping", "stopped"],
   awake: ["falling_asleep", "stopping", "stopped"],
-  falling_asleep: ["sleeping", "stopping", "stopped"],
-  sleeping: ["waking", "stopping", "stopped"],
+  falling_asleep: ["sleeping", "checkpointed", "stopping", "stopped"],
+  sleeping: ["falling_asleep", "waking", "stopping", "stopped"],
+  checkpointed: ["waking", "stopped"],
   waking: ["awake", "stopping", "stopped"],
-  stopping: ["stopped"],
+  stopping: ["stopped", "checkpointed"],
 };
 
 export interface SleepOutcome {

@@ -5,6 +5,12 @@ import type { Config, Eviction } from "../config/types.ts";
 import type { FetchFn } from "./client.ts";
 import type { EngineExit, EngineState, Lifecycle, SleepOutcome } from "./lifecycle.ts";
 import type { Spawner } from "./spawner.ts";
+import { type CommandRunner, denoCommandRunner } from "./command_runner.ts";
+import { isRoot, linuxProcFs, type ProcFs } from "./procfs.ts";
+import { CudaCheckpoint } from "../checkpoint/cuda_checkpoint.ts";
+import { Criu } from "../checkpoint/criu.ts";
+import { Checkpointer } from "../checkpoint/checkpointer.ts";
+import type { CheckpointStore } from "../checkpoint/store.ts";
 import { VllmEngine } from "./vllm_engine.ts";
 
 export interface OrchestratorDeps {
@@ -12,6 +18,11 @@ export interface OrchestratorDeps {
   readonly fetch: FetchFn;
   readonly clock: Clock;
   readonly events?: EventBus;
+  /** Runs cuda-checkpoint and criu (default: Deno.Command). */
+  readonly runner?: CommandRunner;
+  readonly procfs?: ProcFs;
+  /** Where CRIU images persist (checkpoint.object_store). */
+  readonly store?: CheckpointStore;
 }
 
 const STOP_GRACE_MS = 5_000;
@@ -24,6 +35,21 @@ export class EngineOrchestrator implements Lifecycle {
 
   constructor(config: Config, deps: OrchestratorDeps) {
     const log = logger("engine");
+    const runner = deps.runner ?? denoCommandRunner;
+    const procfs = deps.procfs ?? linuxProcFs;
+    const ck = config.checkpoint;
+    const sudo = ck !== null && !isRoot();
+    const cuda = ck
+      ? new CudaCheckpoint({ path: ck.cuda_checkpoint_path, sudo }, { runner, procfs })
+      : undefined;
+    const checkpointer = ck
+      ? new Checkpointer(ck, {
+        criu: new Criu({ path: ck.criu_path, pluginDir: ck.cuda_plugin_dir, sudo }, { runner }),
+        store: deps.store,
+        procfs,
+        log: logger("checkpoint"),
+      })
+      : undefined;
     for (const model of config.models.values()) {
       this.#evictions.set(model.name, model.eviction);
       this.#engines.set(
@@ -40,6 +66,9 @@ export class EngineOrchestrator implements Lifecycle {
             ...deps,
             log,
             engineLog: engineLogger(model.name),
+            cuda,
+            checkpointer,
+            procfs,
             onSpawned: () => deps.events?.emit({ type: "engine_started", model: model.name }),
             onUnexpectedExit: (detail) => {
               for (const listener of this.#exitListeners) listener({ model: model.name, detail });

@@ -6,6 +6,11 @@ export interface SpawnSpec {
   readonly args: readonly string[];
   /** Added to the daemon's own environment. */
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * CRIU-checkpointable stdio: stdin from /dev/null and stdout/stderr appended (O_APPEND) to these files
+   * instead of pipes, which CRIU cannot dump. The files are tailed for the log.
+   */
+  readonly logFiles?: { readonly stdout: string; readonly stderr: string };
 }
 
 export interface ExitStatus {
@@ -32,32 +37,106 @@ export interface Spawner {
 /** The real spawner: `Deno.Command` with `detached: true`, which makes the child a session and group leader. */
 export class DenoSpawner implements Spawner {
   spawn(spec: SpawnSpec, onLine: (stream: OutputStream, line: string) => void): SpawnedProcess {
-    const child = new Deno.Command(spec.command, {
-      args: [...spec.args],
+    const files = spec.logFiles;
+    // A shell opens the log files with >> (O_APPEND) and execs the engine, so the engine keeps the pid.
+    const [command, args] = files
+      ? ["sh", [
+        "-c",
+        'out=$1; err=$2; shift 2; exec "$@" </dev/null >>"$out" 2>>"$err"',
+        "sh",
+        files.stdout,
+        files.stderr,
+        spec.command,
+        ...spec.args,
+      ]]
+      : [spec.command, [...spec.args]];
+    const child = new Deno.Command(command, {
+      args,
       env: { ...spec.env },
       stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
+      stdout: files ? "null" : "piped",
+      stderr: files ? "null" : "piped",
       detached: true,
     }).spawn();
     const pid = child.pid;
-    const pumps = [
-      pumpLines(child.stdout, (l) => onLine("stdout", l)),
-      pumpLines(child.stderr, (l) => onLine("stderr", l)),
-    ];
-    // The exit is reported after the pipes drained, so the last output lines (the crash reason) are logged first.
+    const stopTailing = new AbortController();
+    const pumps = files
+      ? [
+        tailFile(files.stdout, (l) => onLine("stdout", l), stopTailing.signal),
+        tailFile(files.stderr, (l) => onLine("stderr", l), stopTailing.signal),
+      ]
+      : [
+        pumpLines(child.stdout, (l) => onLine("stdout", l)),
+        pumpLines(child.stderr, (l) => onLine("stderr", l)),
+      ];
+    // The exit is reported after the output drained, so the last lines (the crash reason) are logged first.
     const exited = child.status.then(async (s) => {
+      stopTailing.abort();
       await Promise.all(pumps);
       return { code: s.code, signal: s.signal };
     });
-    return {
-      pid,
-      exited,
-      signalGroup(signal) {
-        signalProcessGroup(pid, signal);
-      },
-    };
+    return { pid, exited, signalGroup: (signal) => signalProcessGroup(pid, signal) };
   }
+}
+
+/**
+ * A process llmux did not spawn (restored by CRIU with --restore-detached), tracked by PID through /proc
+ * so crash detection, stop and shutdown work for it too.
+ */
+export class TrackedProcess implements SpawnedProcess {
+  readonly pid: number;
+  readonly exited: Promise<ExitStatus>;
+
+  constructor(pid: number, isAlive: (pid: number) => boolean, pollMs = 250) {
+    this.pid = pid;
+    this.exited = new Promise((resolve) => {
+      const id = setInterval(() => {
+        if (isAlive(pid)) return;
+        clearInterval(id);
+        resolve({ code: -1, signal: null });
+      }, pollMs);
+    });
+  }
+
+  signalGroup(signal: Deno.Signal): void {
+    signalProcessGroup(this.pid, signal);
+  }
+}
+
+/** Follows a growing file from its start, line by line, until `stop` aborts (then reads what is left). */
+export async function tailFile(
+  path: string,
+  onLine: (line: string) => void,
+  stop: AbortSignal,
+): Promise<void> {
+  let file: Deno.FsFile | undefined;
+  for (let i = 0; i < 10 && !file; i++) {
+    try {
+      file = await Deno.open(path, { read: true });
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  if (!file) return;
+  const decoder = new TextDecoder();
+  const buf = new Uint8Array(64 * 1024);
+  let rest = "";
+  try {
+    while (true) {
+      const n = await file.read(buf);
+      if (n === null || n === 0) {
+        if (stop.aborted) break;
+        await new Promise((r) => setTimeout(r, 200));
+        continue;
+      }
+      const parts = (rest + decoder.decode(buf.subarray(0, n), { stream: true })).split(/\r?\n/);
+      rest = parts.pop() ?? "";
+      for (const line of parts) if (line !== "") onLine(line);
+    }
+  } finally {
+    file.close();
+  }
+  if (rest !== "") onLine(rest);
 }
 
 /**

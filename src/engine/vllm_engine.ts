@@ -6,7 +6,16 @@ import type { Eviction, ModelConfig } from "../config/types.ts";
 import { EngineClient, type FetchFn } from "./client.ts";
 import { engineSpawnSpec, formatCommand } from "./command.ts";
 import { ENGINE_TRANSITIONS, type EngineState, type SleepOutcome } from "./lifecycle.ts";
-import type { ExitStatus, SpawnedProcess, Spawner } from "./spawner.ts";
+import {
+  type ExitStatus,
+  type SpawnedProcess,
+  type Spawner,
+  type SpawnSpec,
+  TrackedProcess,
+} from "./spawner.ts";
+import type { CudaCheckpoint } from "../checkpoint/cuda_checkpoint.ts";
+import type { Checkpointer } from "../checkpoint/checkpointer.ts";
+import type { ProcFs } from "./procfs.ts";
 
 export const STOP: Eviction = { weights: "retain", process: "stop" };
 
@@ -16,7 +25,7 @@ const HEALTH_PROBE_TIMEOUT_MS = 5_000;
 const RECENT_LINES = 20;
 
 /** Per-attempt timeouts of vLLM control calls (engine spec 1.13). */
-const TIMEOUTS = { sleep: 120_000, wake: 30_000, reload: 60_000, resetCache: 30_000 } as const;
+const TIMEOUTS = { sleep: 120_000, wake: 30_000, reload: 60_000, resetCache: 30_000, nccl: 30_000 } as const;
 
 export interface VllmEngineOptions {
   readonly model: ModelConfig;
@@ -36,6 +45,10 @@ export interface VllmEngineDeps {
   readonly onUnexpectedExit: (detail: string) => void;
   /** Called once per cold start, right after the process was spawned. */
   readonly onSpawned?: (pid: number) => void;
+  /** Present when the config has a `checkpoint` section. */
+  readonly cuda?: CudaCheckpoint;
+  readonly checkpointer?: Checkpointer;
+  readonly procfs?: ProcFs;
 }
 
 /**
@@ -51,11 +64,22 @@ export class VllmEngine {
   #stopRequested = new WeakSet<SpawnedProcess>();
   #sleptWith: Eviction | undefined;
   #recent: string[] = [];
+  /** CUDA processes of the current engine process (cuda-checkpoint targets). */
+  #pids: number[] = [];
+  /** Images to restore from while `checkpointed`. */
+  #checkpointDir: string | undefined;
+  #expectCheckpoint = false;
 
   constructor(opts: VllmEngineOptions, deps: VllmEngineDeps) {
     this.#opts = opts;
     this.#deps = deps;
     this.#client = new EngineClient(`http://${opts.model.engineHost}:${opts.model.port}`, deps);
+    if (opts.model.checkpointPath !== undefined) {
+      // Starts from the user's images: the first wake is a CRIU restore (spec 4.6).
+      this.#state = "checkpointed";
+      this.#checkpointDir = opts.model.checkpointPath;
+      this.#sleptWith = opts.model.eviction;
+    }
   }
 
   get state(): EngineState {
@@ -76,38 +100,44 @@ export class VllmEngine {
     if (this.#state === "awake") return;
     if (this.#state === "stopped") return await this.#coldStart(signal);
     if (this.#state === "sleeping") return await this.#wakeFromSleep(signal);
+    if (this.#state === "checkpointed") return await this.#restore(signal);
     throw new EngineOperationError(`Cannot wake '${this.#name}' while it is ${this.#state}`);
   }
 
-  /** Applies `eviction`; a failure escalates to a group kill. Never rejects. */
+  /**
+   * Applies `eviction` (spec 4.2: vLLM sleep, then NCCL teardown for TP>1, then the process strategy); a
+   * failure escalates to a group kill. Never rejects.
+   */
   async sleep(eviction: Eviction): Promise<SleepOutcome> {
-    if (this.#state === "stopped") return { applied: eviction };
     if (eviction.process === "stop") {
+      if (this.#state === "checkpointed") this.#forgetCheckpoint();
       await this.stop();
       return { applied: STOP };
     }
-    if (eviction.process !== "keep_running") {
-      // cuda_suspend / checkpoint belong to another lifecycle; never pretend they were applied.
-      await this.stop();
-      return {
-        applied: STOP,
-        escalatedBecause: `process strategy '${eviction.process}' is not supported by this engine`,
-      };
+    if (this.#state === "stopped" || this.#state === "checkpointed") {
+      return { applied: this.#sleptWith ?? eviction };
     }
-    if (this.#state === "sleeping") return { applied: this.#sleptWith ?? eviction };
-    if (this.#state !== "awake") {
+    const deepen = this.#state === "sleeping" && this.#sleptWith?.process === "keep_running" &&
+      eviction.process !== "keep_running";
+    if (this.#state === "sleeping" && !deepen) return { applied: this.#sleptWith ?? eviction };
+    if (this.#state !== "awake" && !deepen) {
       await this.stop();
       return { applied: STOP, escalatedBecause: `engine was ${this.#state}` };
     }
     const started = this.#deps.clock.now();
     try {
       this.#transition("falling_asleep");
-      if (eviction.weights !== "retain") {
+      if (eviction.weights !== "retain" && !deepen) {
         const level = eviction.weights === "offload" ? 1 : 2;
         await this.#client.control({ path: `/sleep?level=${level}`, timeoutMs: TIMEOUTS.sleep });
       }
+      if (eviction.process !== "keep_running") await this.#ncclCall("suspend_nccl");
+      if (eviction.process === "cuda_suspend") {
+        await this.#cuda().toggle(await this.#cudaPids(), "suspend");
+      }
       this.#sleptWith = eviction;
-      this.#transition("sleeping");
+      if (eviction.process === "checkpoint") await this.#dump();
+      else this.#transition("sleeping");
       this.#deps.log.info("{model} is asleep ({weights}+{process}) after {ms} ms", {
         model: this.#name,
         ...eviction,
@@ -119,6 +149,7 @@ export class VllmEngine {
         model: this.#name,
         error: describe(err),
       });
+      this.#sleptWith = undefined;
       await this.stop();
       return { applied: STOP, escalatedBecause: describe(err) };
     }
@@ -150,7 +181,7 @@ export class VllmEngine {
   }
 
   async #coldStart(signal: AbortSignal): Promise<void> {
-    const spec = engineSpawnSpec(this.#opts.model, this.#opts.vllmCommand);
+    const spec = this.#spawnSpec();
     this.#transition("starting");
     this.#recent = [];
     this.#deps.log.info("Starting {model}: {command}", { model: this.#name, command: formatCommand(spec) });
@@ -206,40 +237,163 @@ export class VllmEngine {
     const started = this.#deps.clock.now();
     this.#transition("waking");
     try {
-      if (eviction.weights !== "retain") {
-        await this.#client.control({ path: "/wake_up", timeoutMs: TIMEOUTS.wake, signal });
+      if (eviction.process === "cuda_suspend") {
+        await this.#cuda().toggle(await this.#cudaPids(), "resume");
+        await this.#ncclCall("resume_nccl");
       }
-      if (eviction.weights === "discard") {
-        // L2 discarded the weights: without a reload the engine answers with garbage.
-        await this.#client.control({
-          path: "/collective_rpc",
-          body: { method: "reload_weights" },
-          timeoutMs: TIMEOUTS.reload,
-          signal,
-        });
-        try {
-          await this.#client.control({ path: "/reset_prefix_cache", timeoutMs: TIMEOUTS.resetCache, signal });
-        } catch (err) {
-          this.#deps.log.warn("Prefix cache reset of {model} failed (continuing): {error}", {
-            model: this.#name,
-            error: describe(err),
-          });
-        }
-      }
+      await this.#vllmWake(eviction, signal);
     } catch (err) {
       await this.stop();
       throw new EngineOperationError(`Wake of '${this.#name}' failed; engine stopped: ${describe(err)}`, err);
     }
+    this.#finishWake(eviction, started, "woke");
+  }
+
+  /** The vLLM half of a wake: nothing for retain; /wake_up; plus reload and cache reset after a discard. */
+  async #vllmWake(eviction: Eviction, signal: AbortSignal): Promise<void> {
+    if (eviction.weights !== "retain") {
+      await this.#client.control({ path: "/wake_up", timeoutMs: TIMEOUTS.wake, signal });
+    }
+    if (eviction.weights === "discard") {
+      // L2 discarded the weights: without a reload the engine answers with garbage.
+      await this.#client.control({
+        path: "/collective_rpc",
+        body: { method: "reload_weights" },
+        timeoutMs: TIMEOUTS.reload,
+        signal,
+      });
+      try {
+        await this.#client.control({ path: "/reset_prefix_cache", timeoutMs: TIMEOUTS.resetCache, signal });
+      } catch (err) {
+        this.#deps.log.warn("Prefix cache reset of {model} failed (continuing): {error}", {
+          model: this.#name,
+          error: describe(err),
+        });
+      }
+    }
+  }
+
+  #finishWake(eviction: Eviction, started: number, verb: string): void {
     if (this.#state !== "waking") {
       throw new EngineOperationError(`Engine for '${this.#name}' exited while waking`);
     }
     this.#sleptWith = undefined;
     this.#transition("awake");
-    this.#deps.log.info("{model} woke ({weights}+{process}) in {ms} ms", {
+    this.#deps.log.info("{model} {verb} ({weights}+{process}) in {ms} ms", {
       model: this.#name,
+      verb,
       ...eviction,
       ms: Math.round(this.#deps.clock.now() - started),
     });
+  }
+
+  /** NCCL teardown / rebuild around cuda-checkpoint and CRIU for TP>1 (patched vLLM, spec 3.6 and 4.5). */
+  async #ncclCall(method: "suspend_nccl" | "resume_nccl"): Promise<void> {
+    if (this.#opts.model.tensorParallelSize <= 1) return;
+    await this.#client.control({ path: "/collective_rpc", body: { method }, timeoutMs: TIMEOUTS.nccl });
+  }
+
+  #cuda(): CudaCheckpoint {
+    if (!this.#deps.cuda) throw new Error("cuda-checkpoint needs the top-level 'checkpoint' section");
+    return this.#deps.cuda;
+  }
+
+  /** The engine's CUDA processes, discovered once per process (after a restore: from the cuda_pids file). */
+  async #cudaPids(): Promise<number[]> {
+    if (this.#pids.length === 0 && this.#proc) this.#pids = await this.#cuda().discoverPids(this.#proc.pid);
+    return this.#pids;
+  }
+
+  async #dump(): Promise<void> {
+    const checkpointer = this.#deps.checkpointer;
+    const proc = this.#proc;
+    if (!checkpointer) throw new Error("the checkpoint strategy needs the top-level 'checkpoint' section");
+    if (!proc) throw new Error("no engine process to checkpoint");
+    const pids = await this.#cudaPids();
+    // CRIU kills the tree on success: that exit is expected.
+    this.#stopRequested.add(proc);
+    this.#expectCheckpoint = true;
+    try {
+      this.#checkpointDir = await checkpointer.dump(this.#name, proc.pid, pids, {
+        waitExit: async () => void await proc.exited,
+        kill: () => this.stop(),
+      });
+    } catch (err) {
+      this.#expectCheckpoint = false;
+      this.#stopRequested.delete(proc);
+      throw err;
+    }
+    await proc.exited;
+    if (this.#state !== "checkpointed") this.#transition("checkpointed");
+  }
+
+  async #restore(signal: AbortSignal): Promise<void> {
+    const checkpointer = this.#deps.checkpointer;
+    const dir = this.#checkpointDir;
+    const eviction = this.#sleptWith ?? this.#opts.model.eviction;
+    if (!checkpointer || !dir) {
+      throw new EngineOperationError(`No checkpoint to restore '${this.#name}' from`);
+    }
+    const started = this.#deps.clock.now();
+    this.#transition("waking");
+    this.#recent = [];
+    try {
+      const { pid, cudaPids } = await checkpointer.restore(this.#name, dir);
+      const proc = new TrackedProcess(pid, (p) => this.#deps.procfs?.isAlive(p) ?? false);
+      this.#proc = proc;
+      this.#pids = cudaPids;
+      void proc.exited.then((status) => this.#onExit(proc, status));
+      await this.#waitRestoredHealthy(signal);
+      await this.#ncclCall("resume_nccl");
+      await this.#vllmWake(eviction, signal);
+    } catch (err) {
+      // Never delete the images of a failed restore (spec 13.6): stop what came back, stay restorable.
+      await this.stop();
+      this.#checkpointDir = dir;
+      this.#sleptWith = eviction;
+      if (this.#state !== "checkpointed") {
+        if (this.#state !== "stopped") this.#transition("stopped");
+        this.#transition("checkpointed");
+      }
+      throw new EngineOperationError(
+        `Restore of '${this.#name}' from ${dir} failed (images kept): ${describe(err)}`,
+        err,
+      );
+    }
+    checkpointer.discardAfterRestore(this.#name, dir);
+    this.#checkpointDir = undefined;
+    this.#finishWake(eviction, started, "restored");
+  }
+
+  /** Up to 30 health probes 500 ms apart (spec 4.4). */
+  async #waitRestoredHealthy(signal: AbortSignal): Promise<void> {
+    for (let i = 0; i < 30; i++) {
+      if (await this.#client.isHealthy(HEALTH_PROBE_TIMEOUT_MS, signal)) return;
+      await sleep(this.#deps.clock, 500, signal);
+    }
+    throw new Error("Restored process failed health check");
+  }
+
+  /** CRIU-mode engines (configured process = checkpoint) get file stdio and no io_uring (spec 3.3). */
+  #spawnSpec(): SpawnSpec {
+    const spec = engineSpawnSpec(this.#opts.model, this.#opts.vllmCommand);
+    const checkpointer = this.#deps.checkpointer;
+    if (this.#opts.model.eviction.process !== "checkpoint" || !checkpointer) return spec;
+    const layout = checkpointer.layout(this.#name);
+    Deno.mkdirSync(layout.modelDir, { recursive: true });
+    Deno.writeTextFileSync(layout.stdoutLog, "");
+    Deno.writeTextFileSync(layout.stderrLog, "");
+    return {
+      ...spec,
+      env: { ...spec.env, UV_USE_IO_URING: "0", USE_LIBUV: "0" },
+      logFiles: { stdout: layout.stdoutLog, stderr: layout.stderrLog },
+    };
+  }
+
+  #forgetCheckpoint(): void {
+    this.#checkpointDir = undefined;
+    this.#sleptWith = undefined;
+    this.#transition("stopped");
   }
 
   #onOutput(line: string): void {
@@ -254,6 +408,13 @@ export class VllmEngine {
   #onExit(proc: SpawnedProcess, status: ExitStatus): void {
     if (this.#proc !== proc) return;
     this.#proc = undefined;
+    this.#pids = [];
+    if (this.#expectCheckpoint) {
+      // CRIU killed the tree after dumping it: the model lives on in its images.
+      this.#expectCheckpoint = false;
+      this.#transition("checkpointed");
+      return;
+    }
     this.#sleptWith = undefined;
     const wasState = this.#state;
     this.#transition("stopped");

@@ -5,7 +5,6 @@ import { describe, LlmuxError, ModelNotFoundError } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import type { Eviction } from "../config/types.ts";
 import { EvictionSchema } from "../config/schema.ts";
-import { SUPPORTED_PROCESSES } from "../config/resolve.ts";
 import type { EngineState } from "../engine/lifecycle.ts";
 import type { Switcher, SwitcherState } from "../switcher/switcher.ts";
 import { evictionName } from "../tools/policy_arg.ts";
@@ -24,6 +23,8 @@ export interface AdminAppDeps {
   readonly engines: EngineControl;
   /** When set, every call needs `Authorization: Bearer <token>`. */
   readonly token: string | undefined;
+  /** Whether the config has a `checkpoint` section (cuda_suspend and checkpoint need it). */
+  readonly checkpointConfigured: boolean;
   readonly log: Logger;
 }
 
@@ -117,12 +118,10 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
     return model;
   };
   const supported = (e: Eviction) => {
-    if (!(SUPPORTED_PROCESSES as readonly string[]).includes(e.process)) {
+    if ((e.process === "cuda_suspend" || e.process === "checkpoint") && !deps.checkpointConfigured) {
       throw new AdminError(
         422,
-        `Process strategy '${e.process}' is not available in this build; accepted: ${
-          SUPPORTED_PROCESSES.join(", ")
-        }`,
+        `Process strategy '${e.process}' needs the top-level 'checkpoint' section in the config`,
       );
     }
     return e;

@@ -20,6 +20,7 @@ const ENGINE_STATES: readonly EngineState[] = [
   "awake",
   "falling_asleep",
   "sleeping",
+  "checkpointed",
   "waking",
   "stopping",
 ];

@@ -33,6 +33,8 @@ interface MockState {
   faults: { failSleep: boolean; failWake: boolean; failReload: boolean; failHealth: boolean };
   latencyMs: number;
   sleepDelayOverrideMs: number | null;
+  /** Methods received on /collective_rpc, in order. */
+  rpcCalls: string[];
 }
 
 const delay = (ms: number, signal?: AbortSignal) =>
@@ -60,6 +62,7 @@ export function createMockApp(opts: MockOptions, deps: MockDeps): Hono {
     faults: { failSleep: false, failWake: false, failReload: false, failHealth: false },
     latencyMs: opts.latencyMs,
     sleepDelayOverrideMs: null,
+    rpcCalls: [],
   };
   let wakeSignal = Promise.withResolvers<void>();
   const sleeping = () => s.sleepingTags.size > 0;
@@ -101,6 +104,7 @@ export function createMockApp(opts: MockOptions, deps: MockDeps): Hono {
       request_count: s.requestCount,
       in_flight: s.inFlight,
       dead: s.dead,
+      rpc_calls: s.rpcCalls,
     }));
 
   // Fault toggles (reference mock, spec 11.3).
@@ -177,6 +181,11 @@ export function createMockApp(opts: MockOptions, deps: MockDeps): Hono {
       }
       if (typeof body.method !== "string") {
         return vllmError(c, 400, "Missing 'method' in request body", "Bad Request");
+      }
+      s.rpcCalls.push(body.method);
+      if (body.method === "suspend_nccl" || body.method === "resume_nccl") {
+        // Only in llmux's patched vLLM (nccl-suspend-resume patch); a stock engine answers 500.
+        return c.json({ results: Array.from({ length: opts.tensorParallelSize }, () => null) });
       }
       if (body.method !== "reload_weights") {
         return vllmError(c, 500, `Method ${body.method} not found on worker`, "InternalServerError");

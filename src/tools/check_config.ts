@@ -2,7 +2,7 @@ import type { Config } from "../config/types.ts";
 import { engineSpawnSpec, formatCommand } from "../engine/command.ts";
 
 /** `--check-config`: the resolved config as an operator reads it, without starting anything. */
-export function describeConfig(source: string, config: Config, deprecations: readonly string[]): string[] {
+export function describeConfig(source: string, config: Config, warnings: readonly string[]): string[] {
   const p = config.policy;
   const lines = [
     `Config ${source} is valid.`,
@@ -33,6 +33,6 @@ export function describeConfig(source: string, config: Config, deprecations: rea
       `    ${env} ${formatCommand(spec)}`,
     );
   }
-  for (const d of deprecations) lines.push(`Deprecated: ${d}`);
+  for (const w of warnings) lines.push(`Warning: ${w}`);
   return lines;
 }

@@ -24,6 +24,63 @@ export interface DaemonOptions {
   models: Record<string, ModelSpec>;
   policy?: Record<string, unknown>;
   extra?: Record<string, unknown>;
+  /** Install fake cuda-checkpoint and criu and add a `checkpoint` section pointing at them. */
+  fakes?: Fakes;
+}
+
+/** Fake cuda-checkpoint and criu executables (tests/fakes) sharing one directory for logs and faults. */
+export class Fakes {
+  readonly dir: string;
+  readonly imagesDir: string;
+
+  private constructor(dir: string) {
+    this.dir = dir;
+    this.imagesDir = `${dir}/images`;
+  }
+
+  static async create(): Promise<Fakes> {
+    const f = new Fakes(await Deno.makeTempDir({ prefix: "llmux-fakes-" }));
+    await Deno.mkdir(f.imagesDir);
+    for (const [name, file] of [["cuda-checkpoint", "fake_cuda_checkpoint.ts"], ["criu", "fake_criu.ts"]]) {
+      const script = fileURLToPath(new URL(`../fakes/${file}`, import.meta.url));
+      await Deno.writeTextFile(
+        `${f.dir}/${name}`,
+        `#!/bin/sh\nFAKE_DIR="${f.dir}" exec "${Deno.execPath()}" run --allow-all --quiet "${script}" "$@"\n`,
+        { mode: 0o755 },
+      );
+    }
+    return f;
+  }
+
+  checkpointSection(extra: Record<string, unknown> = {}): Record<string, unknown> {
+    return {
+      criu_path: `${this.dir}/criu`,
+      cuda_checkpoint_path: `${this.dir}/cuda-checkpoint`,
+      images_dir: this.imagesDir,
+      ...extra,
+    };
+  }
+
+  /** argv of every call, in order: ["criu", "dump", ...]. */
+  calls(): string[][] {
+    let text = "";
+    try {
+      text = Deno.readTextFileSync(`${this.dir}/calls.jsonl`);
+    } catch { /* no call yet */ }
+    return text.split("\n").filter(Boolean).map((l) => {
+      const { tool, argv } = JSON.parse(l);
+      return [tool, ...argv];
+    });
+  }
+
+  fault(name: "fail-dump" | "fail-restore" | "fail-toggle", on: boolean): void {
+    if (on) Deno.writeTextFileSync(`${this.dir}/${name}`, "");
+    else Deno.removeSync(`${this.dir}/${name}`);
+  }
+
+  async cleanup(): Promise<void> {
+    await Deno.remove(this.dir, { recursive: true });
+  }
 }
 
 export class RunningDaemon {
@@ -74,6 +131,7 @@ export class RunningDaemon {
       shutdown_grace_secs: 5,
       policy: { min_active_secs: 0, request_timeout_secs: 30, ...opts.policy },
       models,
+      ...(opts.fakes ? { checkpoint: opts.fakes.checkpointSection() } : {}),
       ...opts.extra,
     };
     this.#dir = await Deno.makeTempDir({ prefix: "llmux-it-" });
