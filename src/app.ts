@@ -13,6 +13,7 @@ import { createPolicy } from "./policy/registry.ts";
 import { SwitchCostTracker } from "./policy/switch_costs.ts";
 import { Switcher } from "./switcher/switcher.ts";
 import { runWarmup } from "./warmup.ts";
+import { openCheckpointStore } from "./checkpoint/open_store.ts";
 
 export interface Daemon {
   /** The bound proxy port (useful with port 0). */
@@ -28,6 +29,8 @@ export interface DaemonOptions {
   readonly adminToken?: string;
   /** Aborts warmup (a signal during startup). */
   readonly signal?: AbortSignal;
+  /** AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, for an object store without keys in the config. */
+  readonly awsCredentials?: { accessKeyId?: string; secretAccessKey?: string };
 }
 
 /**
@@ -43,7 +46,17 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   events.on((e) => {
     if (e.type === "model_activated") costs.record(e.from, e.model, e.seconds);
   });
-  const orchestrator = new EngineOrchestrator(config, { spawner: new DenoSpawner(), fetch, clock, events });
+  const store = await openCheckpointStore(config, opts.awsCredentials ?? {}, {
+    log: logger("object-store"),
+    clock,
+  });
+  const orchestrator = new EngineOrchestrator(config, {
+    spawner: new DenoSpawner(),
+    fetch,
+    clock,
+    events,
+    store,
+  });
   const switcher = new Switcher(
     {
       models: [...config.models.keys()],

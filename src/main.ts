@@ -113,6 +113,7 @@ async function main(argv: string[]): Promise<number> {
   const daemon = await startDaemon(config, {
     adminToken: Deno.env.get("LLMUX_ADMIN_TOKEN"),
     signal: startup.signal,
+    awsCredentials: awsCredentials(config),
   });
   if (isDemo) console.log(demoBanner(daemon.port));
   const sig = await signalled;
@@ -146,6 +147,15 @@ function requireSupported(e: Eviction, config: Config): void {
       `Process strategy '${e.process}' needs the top-level 'checkpoint' section in the config`,
     );
   }
+}
+
+/** Reads the AWS variables only when an object store needs them (the binary's env permission lists them). */
+function awsCredentials(config: Config): { accessKeyId?: string; secretAccessKey?: string } {
+  if (!config.checkpoint?.object_store) return {};
+  return {
+    accessKeyId: Deno.env.get("AWS_ACCESS_KEY_ID"),
+    secretAccessKey: Deno.env.get("AWS_SECRET_ACCESS_KEY"),
+  };
 }
 
 function parsePort(raw: string): number {

@@ -28,6 +28,12 @@ export function checkPermissions(config: Config): void {
   if (config.metricsPort > 0) listen(config.host, config.metricsPort);
   if (config.adminPort !== null) listen(config.adminHost, config.adminPort);
   for (const m of config.models.values()) listen(m.engineHost, m.port);
+  const store = config.checkpoint?.object_store;
+  if (store) {
+    const url = new URL(store.endpoint);
+    const host = `${url.hostname}:${url.port || (url.protocol === "https:" ? 443 : 80)}`;
+    needs.push([{ name: "net", host }, `--allow-net=${host}`]);
+  }
   const command = config.vllmCommand[0]!;
   needs.push([{ name: "run", command }, `--allow-run=${command}`]);
   const missing = needs.filter(([q]) => Deno.permissions.querySync(q).state !== "granted").map(([, flag]) =>

@@ -176,3 +176,30 @@ Deno.test("loadConfigFile() reports a missing file", async () => {
     "cannot read config file",
   );
 });
+
+Deno.test("validateConfig() warns about TP>1 checkpointing without eager mode and custom all-reduce off", () => {
+  const input = { ...base(), checkpoint: {} };
+  Object.assign(input.models.a, {
+    eviction: { weights: "offload", process: "cuda_suspend" },
+    extra_args: ["-tp", "2"],
+  });
+  const { warnings } = validateConfig(input);
+  assertEquals(warnings.length, 2);
+  assertEquals(warnings[0]!.includes("--enforce-eager"), true);
+  assertEquals(warnings[1]!.includes("--disable-custom-all-reduce"), true);
+});
+
+Deno.test("validateConfig() rejects a checkpoint_path that does not exist unless an object store can provide it", () => {
+  const input = { ...base(), checkpoint: {} };
+  Object.assign(input.models.a, { checkpoint_path: "/nonexistent/images" });
+  assertEquals(configError(input).path, "models.a.checkpoint_path");
+  const withStore = {
+    ...base(),
+    checkpoint: { object_store: { endpoint: "http://127.0.0.1:9000", bucket: "b" } },
+  };
+  Object.assign(withStore.models.a, { checkpoint_path: "/nonexistent/images" });
+  assertEquals(
+    validateConfig(withStore).warnings.some((w) => w.includes("downloaded from the object store")),
+    true,
+  );
+});

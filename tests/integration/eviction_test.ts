@@ -236,3 +236,56 @@ Deno.test("a failed cuda-checkpoint toggle escalates to a kill", async () => {
     await fakes.cleanup();
   }
 });
+
+Deno.test({
+  name: "checkpoint images go to the object store after a dump and come back when the local copy is gone",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const { default: S3rver } = await import("s3rver");
+    const fakes = await Fakes.create();
+    const server = new S3rver({
+      port: 0,
+      address: "127.0.0.1",
+      silent: true,
+      directory: `${fakes.dir}/s3`,
+      configureBuckets: [{ name: "ckpt" }],
+    });
+    const { port } = await server.run();
+    const d = await RunningDaemon.start({
+      models: { a: { eviction: { weights: "discard", process: "checkpoint" } }, b: {} },
+      extra: {
+        checkpoint: fakes.checkpointSection({
+          keep_images: false,
+          object_store: {
+            endpoint: `http://127.0.0.1:${port}`,
+            bucket: "ckpt",
+            access_key: "S3RVER",
+            secret_key: "S3RVER",
+          },
+        }),
+      },
+    });
+    try {
+      await ok(d.chat("a"));
+      await ok(d.chat("b"));
+      const images = `${fakes.imagesDir}/a/images`;
+      const stored = [...Deno.readDirSync(`${fakes.dir}/s3/ckpt/a/images`)].map((e) => e.name).sort();
+      assert(stored.some((n) => n.startsWith("llmux-manifest.json")), `manifest uploaded (${stored})`);
+      await Deno.remove(images, { recursive: true });
+      const answer = await ok(d.chat("a", "from s3"));
+      assertMatch(answer, /You said \\"from s3\\"/);
+      let kept = true;
+      try {
+        Deno.statSync(images);
+      } catch {
+        kept = false;
+      }
+      assertEquals(kept, false, "keep_images=false removes our own images after a successful restore");
+    } finally {
+      await d.stop();
+      await server.close();
+      await fakes.cleanup();
+    }
+  },
+});
