@@ -14,6 +14,7 @@ import { SwitchCostTracker } from "./policy/switch_costs.ts";
 import { Switcher } from "./switcher/switcher.ts";
 import { runWarmup } from "./warmup.ts";
 import { openCheckpointStore } from "./checkpoint/open_store.ts";
+import { ConnectionPools } from "./engine/connection_pools.ts";
 
 export interface Daemon {
   /** The bound proxy port (useful with port 0). */
@@ -50,7 +51,9 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     log: logger("object-store"),
     clock,
   });
+  const pools = new ConnectionPools();
   const orchestrator = new EngineOrchestrator(config, {
+    pools,
     spawner: new DenoSpawner(),
     fetch,
     clock,
@@ -145,7 +148,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       "Proxy",
       config.host,
       config.port,
-      createProxyApp({ config, gate: switcher, fetch, log: logger("http"), clock, events }),
+      createProxyApp({ config, gate: switcher, fetch, log: logger("http"), clock, events, pools }),
     );
   } catch (err) {
     await Promise.all(servers.map((s) => s.shutdown()));
@@ -168,6 +171,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       }
       await orchestrator.stopAll();
       await withinMs(1000, closed);
+      pools.closeAll();
       log.info("All engines stopped; bye");
     })();
   return { port: (proxy.addr as Deno.NetAddr).port, switcher, orchestrator, shutdown };

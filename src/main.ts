@@ -13,6 +13,8 @@ import { NvidiaSmi } from "./tools/gpu_memory.ts";
 import { levelToEviction, parseEvictionArg } from "./tools/policy_arg.ts";
 import { runValidation } from "./tools/validate.ts";
 import { describeConfig } from "./tools/check_config.ts";
+import { runCheckpoint, runRestoreDetached, type ToolDeps } from "./tools/checkpoint_tool.ts";
+import { openCheckpointStore } from "./checkpoint/open_store.ts";
 import { checkPermissions, describeNotCapable, PermissionError } from "./permissions.ts";
 import { VERSION } from "./version.ts";
 
@@ -23,6 +25,9 @@ Usage:
                                                serve (default config: config.json; .yaml/.yml read as YAML)
   llmux --validate MODEL [--policies w+p,...]  sleep/wake each policy, compare answers, print a table
         (--levels 1,2,3 is the older spelling: 1 offload, 2 discard, 3 stop)
+  llmux --checkpoint MODEL [--eviction w+checkpoint] [--no-warmup] [--force]
+                                               start MODEL, CRIU-checkpoint it, print where the images are
+  llmux --restore-detached MODEL               restore MODEL from its checkpoint, verify, leave it running
   llmux --check-config FILE                    validate FILE, print models, ports and engine command lines
   llmux demo [--port N] [--verbose]            serve an embedded demo with three mock engines
   llmux mock-vllm serve <model> --port N [...] the mock vLLM engine (accepts any vLLM flag)
@@ -45,6 +50,11 @@ async function main(argv: string[]): Promise<number> {
       verbose: { type: "boolean", short: "v", default: false },
       "log-format": { type: "string" },
       validate: { type: "string" },
+      checkpoint: { type: "string" },
+      eviction: { type: "string" },
+      "no-warmup": { type: "boolean", default: false },
+      force: { type: "boolean", default: false },
+      "restore-detached": { type: "string" },
       "check-config": { type: "string" },
       policies: { type: "string" },
       levels: { type: "string" },
@@ -101,6 +111,21 @@ async function main(argv: string[]): Promise<number> {
     for (const p of policies) requireSupported(p, config);
     return await validate(config, values.validate, policies);
   }
+  if (values.checkpoint !== undefined || values["restore-detached"] !== undefined) {
+    const deps = await toolDeps(config);
+    return values.checkpoint !== undefined
+      ? await runCheckpoint(
+        config,
+        values.checkpoint,
+        parseEvictionArg(values.eviction ?? "discard+checkpoint"),
+        {
+          warmup: !values["no-warmup"],
+          force: values.force,
+        },
+        deps,
+      )
+      : await runRestoreDetached(config, values["restore-detached"]!, deps);
+  }
 
   const startup = new AbortController();
   const { promise: signalled, resolve } = Promise.withResolvers<string>();
@@ -139,6 +164,22 @@ async function validate(config: Config, model: string, policies: Eviction[]): Pr
   } finally {
     await lifecycle.stopAll();
   }
+}
+
+async function toolDeps(config: Config): Promise<ToolDeps> {
+  const fetch = globalThis.fetch.bind(globalThis);
+  const store = await openCheckpointStore(config, awsCredentials(config), {
+    log: logger("object-store"),
+    clock: systemClock,
+  });
+  return {
+    fetch,
+    clock: systemClock,
+    gpu: new NvidiaSmi((msg) => logger("tools").warn(msg)),
+    print: (line) => console.log(line),
+    lifecycleFor: (c) =>
+      new EngineOrchestrator(c, { spawner: new DenoSpawner(), fetch, clock: systemClock, store }),
+  };
 }
 
 function requireSupported(e: Eviction, config: Config): void {

@@ -23,6 +23,8 @@ export interface OrchestratorDeps {
   readonly procfs?: ProcFs;
   /** Where CRIU images persist (checkpoint.object_store). */
   readonly store?: CheckpointStore;
+  /** Proxy connection pools, reset before a model is dumped. */
+  readonly pools?: { reset(model: string): void };
 }
 
 const STOP_GRACE_MS = 5_000;
@@ -68,6 +70,7 @@ export class EngineOrchestrator implements Lifecycle {
             engineLog: engineLogger(model.name),
             cuda,
             checkpointer,
+            beforeDump: () => deps.pools?.reset(model.name),
             procfs,
             onSpawned: () => deps.events?.emit({ type: "engine_started", model: model.name }),
             onUnexpectedExit: (detail) => {

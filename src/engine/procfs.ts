@@ -10,7 +10,35 @@ export interface ProcFs {
   pgid(pid: number): number | undefined;
 }
 
+/**
+ * Deno lets only --allow-all read /proc/<pid>; the release binary has scoped permissions, so there the
+ * process table comes from `ps` (in its run permission) instead.
+ */
+let procReadable: boolean | undefined;
+function canReadProc(): boolean {
+  return procReadable ??= Deno.permissions.querySync({ name: "read", path: "/proc" }).state === "granted" &&
+    Deno.permissions.querySync({ name: "run" }).state === "granted";
+}
+
+/** [pid, state, ppid, pgid] of every process, from `ps` (the fallback for scoped permissions). */
+function psTable(): Array<[number, string, number, number]> {
+  const out = new Deno.Command("ps", {
+    args: ["-e", "-o", "pid=,stat=,ppid=,pgid="],
+    stdout: "piped",
+    stderr: "null",
+  })
+    .outputSync();
+  return new TextDecoder().decode(out.stdout).split("\n").map((l) => l.trim().split(/\s+/)).filter((f) =>
+    f.length === 4
+  )
+    .map(([pid, st, ppid, pgid]) => [Number(pid), st![0]!, Number(ppid), Number(pgid)]);
+}
+
 function stat(pid: number): string[] | undefined {
+  if (!canReadProc()) {
+    const row = psTable().find((r) => r[0] === pid);
+    return row ? [row[1], String(row[2]), String(row[3])] : undefined;
+  }
   try {
     const text = Deno.readTextFileSync(`/proc/${pid}/stat`);
     // Fields after the ")" that closes the command name: state ppid pgrp ...
@@ -20,15 +48,22 @@ function stat(pid: number): string[] | undefined {
   }
 }
 
+function allProcesses(): Array<{ pid: number; ppid: number; zombie: boolean }> {
+  if (!canReadProc()) return psTable().map(([pid, st, ppid]) => ({ pid, ppid, zombie: st === "Z" }));
+  const out = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    const fields = stat(Number(entry.name));
+    if (fields) out.push({ pid: Number(entry.name), ppid: Number(fields[1]), zombie: fields[0] === "Z" });
+  }
+  return out;
+}
+
 export const linuxProcFs: ProcFs = {
   descendants(root) {
     const parents = new Map<number, number[]>();
-    for (const entry of Deno.readDirSync("/proc")) {
-      if (!/^\d+$/.test(entry.name)) continue;
-      const fields = stat(Number(entry.name));
-      if (!fields || fields[0] === "Z") continue;
-      const ppid = Number(fields[1]);
-      parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry.name)]);
+    for (const p of allProcesses()) {
+      if (!p.zombie) parents.set(p.ppid, [...(parents.get(p.ppid) ?? []), p.pid]);
     }
     const out: number[] = [];
     const queue = [root];
@@ -41,6 +76,7 @@ export const linuxProcFs: ProcFs = {
     return out;
   },
   mapsNvidia(pid) {
+    if (!canReadProc()) return false;
     try {
       return Deno.readTextFileSync(`/proc/${pid}/maps`).includes("/dev/nvidia");
     } catch {
@@ -59,6 +95,7 @@ export const linuxProcFs: ProcFs = {
 
 /** Whether this process runs as root (CRIU and cuda-checkpoint then need no sudo). */
 export function isRoot(): boolean {
+  if (Deno.permissions.querySync({ name: "sys", kind: "uid" }).state === "granted") return Deno.uid() === 0;
   try {
     const uid = Deno.readTextFileSync("/proc/self/status").match(/^Uid:\s+\d+\s+(\d+)/m)?.[1];
     return uid === "0";

@@ -145,17 +145,26 @@ export async function tailFile(
  * A group that is already gone is not an error.
  */
 export function signalProcessGroup(pgid: number, signal: Deno.Signal): void {
+  signalTarget(-pgid, signal);
+}
+
+/** Signals one process (same permission rules as signalProcessGroup). */
+export function signalProcess(pid: number, signal: Deno.Signal): void {
+  signalTarget(pid, signal);
+}
+
+function signalTarget(target: number, signal: Deno.Signal): void {
   if (Deno.permissions.querySync({ name: "run" }).state === "granted") {
     try {
-      Deno.kill(-pgid, signal);
+      Deno.kill(target, signal);
     } catch (err) {
       if (!(err instanceof Deno.errors.NotFound) && !String(describe(err)).includes("ESRCH")) throw err;
     }
     return;
   }
-  void spawnTask(`kill -${signal} -${pgid}`, async () => {
+  void spawnTask(`kill -${signal} ${target}`, async () => {
     await new Deno.Command("kill", {
-      args: ["-s", signal.replace(/^SIG/, ""), "--", `-${pgid}`],
+      args: ["-s", signal.replace(/^SIG/, ""), "--", String(target)],
       stdin: "null",
       stdout: "null",
       stderr: "null",

@@ -8,6 +8,7 @@ import { engineSpawnSpec, formatCommand } from "./command.ts";
 import { ENGINE_TRANSITIONS, type EngineState, type SleepOutcome } from "./lifecycle.ts";
 import {
   type ExitStatus,
+  signalProcess,
   type SpawnedProcess,
   type Spawner,
   type SpawnSpec,
@@ -45,6 +46,8 @@ export interface VllmEngineDeps {
   readonly onUnexpectedExit: (detail: string) => void;
   /** Called once per cold start, right after the process was spawned. */
   readonly onSpawned?: (pid: number) => void;
+  /** Called right before a CRIU dump, to drop pooled proxy connections to this engine. */
+  readonly beforeDump?: () => void;
   /** Present when the config has a `checkpoint` section. */
   readonly cuda?: CudaCheckpoint;
   readonly checkpointer?: Checkpointer;
@@ -161,6 +164,8 @@ export class VllmEngine {
     if (!proc) return;
     if (this.#state !== "stopping") this.#transition("stopping");
     this.#stopRequested.add(proc);
+    // Descendants that left the group (setsid) are still ours to clean up; nothing else ever is (13.5).
+    const tree = this.#deps.procfs?.descendants(proc.pid) ?? [];
     proc.signalGroup("SIGTERM");
     const exitedInTime = await Promise.race([
       proc.exited.then(() => true),
@@ -174,6 +179,7 @@ export class VllmEngine {
     }
     proc.signalGroup("SIGKILL");
     await proc.exited;
+    for (const pid of tree) if (this.#deps.procfs?.isAlive(pid)) signalProcess(pid, "SIGKILL");
   }
 
   get #name(): string {
@@ -310,6 +316,7 @@ export class VllmEngine {
     if (!checkpointer) throw new Error("the checkpoint strategy needs the top-level 'checkpoint' section");
     if (!proc) throw new Error("no engine process to checkpoint");
     const pids = await this.#cudaPids();
+    this.#deps.beforeDump?.();
     // CRIU kills the tree on success: that exit is expected.
     this.#stopRequested.add(proc);
     this.#expectCheckpoint = true;

@@ -44,6 +44,8 @@ export interface ForwardRequest {
    * a broken stream can end with an error event.
    */
   readonly completed?: Promise<void>;
+  /** The engine's own connection pool (closed before a CRIU dump of it). */
+  readonly client?: Deno.HttpClient;
 }
 
 /**
@@ -62,6 +64,7 @@ export async function forward(req: ForwardRequest, guard: InFlightGuard, fetch: 
       body: req.body,
       signal: guard.signal,
       redirect: "manual",
+      ...(req.client ? { client: req.client } : {}),
     });
   } catch (err) {
     req.clientSignal.removeEventListener("abort", onClientGone);

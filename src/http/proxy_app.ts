@@ -22,6 +22,8 @@ export interface ProxyAppDeps {
   readonly log: Logger;
   readonly clock: Clock;
   readonly events?: EventBus;
+  /** Per-engine connection pools (default: fetch's shared pool). */
+  readonly pools?: { get(model: string): Deno.HttpClient };
 }
 
 /**
@@ -75,6 +77,7 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
           body: outBody as BodyInit | null,
           clientSignal: req.signal,
           completed: (c.env as Deno.ServeHandlerInfo | undefined)?.completed,
+          client: deps.pools?.get(model),
         },
         guard,
         deps.fetch,

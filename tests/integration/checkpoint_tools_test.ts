@@ -1,0 +1,90 @@
+import { assert, assertEquals, assertMatch } from "../../src/testing/assert.ts";
+import { Fakes, freePort, isAlive, MAIN, SELF } from "./harness.ts";
+
+async function llmux(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "--quiet", MAIN, ...args],
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("llmux --checkpoint then --restore-detached leaves a verified engine running", async () => {
+  const fakes = await Fakes.create();
+  const port = freePort();
+  const config = `${fakes.dir}/config.json`;
+  await Deno.writeTextFile(
+    config,
+    JSON.stringify({
+      metrics_port: 0,
+      vllm_command: [...SELF, "mock-vllm"],
+      checkpoint: fakes.checkpointSection(),
+      // The configured eviction is not checkpoint: --checkpoint must still spawn in CRIU stdio mode.
+      models: { m: { model_path: "org/m", port, extra_args: ["--model-size-gb", "0.01"] } },
+    }),
+  );
+  let restored = 0;
+  try {
+    const ck = await llmux(["--config", config, "--checkpoint", "m"]);
+    assertEquals(ck.code, 0, ck.stderr);
+    const images = `${fakes.imagesDir}/m/images`;
+    assertMatch(
+      ck.stdout,
+      /^Starting model 'm'\.\.\.\nModel started in \d+\.\ds\nRunning warmup inference\.\.\.\nWarmup response: "4"\n/,
+    );
+    assertMatch(
+      ck.stdout,
+      /Checkpointing with Discard\+Checkpoint\.\.\.\nCheckpoint complete:\n {2}Time: +\d+\.\ds\n/,
+    );
+    assert(ck.stdout.includes(`  Location:  ${images}\n`));
+    assert(ck.stdout.includes(`  "checkpoint_path": "${images}"`));
+    assertMatch(Deno.readTextFileSync(`${fakes.imagesDir}/m/stdout.log`), /READY/);
+
+    const again = await llmux(["--config", config, "--checkpoint", "m", "--no-warmup"]);
+    assertMatch(again.stdout, /reusing the existing checkpoint .* pass --force/);
+    const forced = await llmux(["--config", config, "--checkpoint", "m", "--no-warmup", "--force"]);
+    assertEquals(forced.code, 0);
+    assertEquals(fakes.calls().filter((c) => c[1] === "dump").length, 2, "--force dumps again");
+
+    const wrong = await llmux(["--config", config, "--checkpoint", "m", "--eviction", "offload+stop"]);
+    assertEquals(wrong.code, 2);
+    assertMatch(
+      wrong.stderr,
+      /Process strategy must be 'checkpoint' for --checkpoint, got 'stop'\. Did you mean 'offload\+checkpoint'\?/,
+    );
+
+    const rs = await llmux(["--config", config, "--restore-detached", "m"]);
+    assertEquals(rs.code, 0, rs.stderr);
+    assertMatch(
+      rs.stdout,
+      /Restore complete:\n {2}Time: +\d+\.\ds\n {2}Port: +\d+\n {2}GPU: +0 MiB\n {2}Response: "4"\n/,
+    );
+    assert(rs.stdout.includes(`Model is running on port ${port}. Kill with: kill $(lsof -ti tcp:${port})`));
+    restored = Number(Deno.readTextFileSync(`${images}/parent_pid`).trim());
+    assert(isAlive(restored), "the restored engine outlives the CLI");
+    assertEquals((await fetch(`http://127.0.0.1:${port}/health`)).status, 200);
+  } finally {
+    if (restored && isAlive(restored)) Deno.kill(-restored, "SIGKILL");
+    await fakes.cleanup();
+  }
+});
+
+Deno.test("llmux --restore-detached without images says how to make them", async () => {
+  const fakes = await Fakes.create();
+  const config = `${fakes.dir}/config.json`;
+  await Deno.writeTextFile(
+    config,
+    JSON.stringify({
+      metrics_port: 0,
+      checkpoint: fakes.checkpointSection(),
+      models: { m: { model_path: "org/m", port: freePort() } },
+    }),
+  );
+  try {
+    const r = await llmux(["--config", config, "--restore-detached", "m"]);
+    assertEquals(r.code, 2);
+    assertMatch(r.stderr, /No checkpoint found at .*\/m\/images\. Run --checkpoint m first\./);
+  } finally {
+    await fakes.cleanup();
+  }
+});
