@@ -45,7 +45,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const events = new EventBus();
   const costs = new SwitchCostTracker();
   events.on((e) => {
-    if (e.type === "model_activated") costs.record(e.from, e.model, e.seconds);
+    if (e.type === "model_activated") costs.record(e.from, e.model, e.costSeconds);
   });
   const store = await openCheckpointStore(config, opts.awsCredentials ?? {}, {
     log: logger("object-store"),

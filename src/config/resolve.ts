@@ -1,4 +1,5 @@
 import { ConfigError } from "../core/errors.ts";
+import { suggestion } from "../core/did_you_mean.ts";
 import type { RawConfig, RawModel } from "./schema.ts";
 import type { Config, Eviction, ModelConfig } from "./types.ts";
 import { POLICY_NAMES } from "../policy/registry.ts";
@@ -28,11 +29,11 @@ export function resolveConfig(raw: RawConfig): Resolved {
   if (names.length === 0) throw new ConfigError("models", "at least one model is required");
 
   if (!POLICY_NAMES.includes(raw.policy.policy_type)) {
-    const known = ["cost_aware", "time_slice"].includes(raw.policy.policy_type);
     throw new ConfigError(
       "policy.policy_type",
-      `${known ? "policy not available in this build" : "unknown policy"} '${raw.policy.policy_type}'; ` +
-        `accepted: ${POLICY_NAMES.join(", ")}`,
+      `unknown policy '${raw.policy.policy_type}'; accepted: ${POLICY_NAMES.join(", ")}${
+        suggestion(raw.policy.policy_type, POLICY_NAMES)
+      }`,
     );
   }
 

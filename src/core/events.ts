@@ -12,7 +12,10 @@ export type LlmuxEvent =
     readonly type: "model_activated";
     readonly model: string;
     readonly from: string | null;
+    /** The whole switch, cooldown and drain included. */
     readonly seconds: number;
+    /** Sleep + wake only: what the switch cost in GPU time. */
+    readonly costSeconds: number;
   }
   | {
     readonly type: "switch_failed";

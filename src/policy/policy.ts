@@ -1,5 +1,7 @@
 /** A snapshot the switcher builds when a request queues for a model that is not active. */
 export interface PolicyContext {
+  /** The switcher's clock, so a policy stays a pure function of its context. */
+  readonly now: number;
   readonly target: string;
   /** The active model, or null when idle or switching. */
   readonly active: string | null;
@@ -9,10 +11,13 @@ export interface PolicyContext {
   readonly activeInFlight: number;
   /** How long the active model has been active (0 when none). */
   readonly activeForMs: number;
+  /** Measured cost (EMA) of switching from the active model (or from idle) to `target`, if ever seen. */
+  readonly switchCostMs: number | undefined;
 }
 
 /** A snapshot for a policy's periodic tick. */
 export interface ScheduleContext {
+  readonly now: number;
   readonly active: string | null;
   readonly activeForMs: number;
   readonly activeInFlight: number;
@@ -20,6 +25,8 @@ export interface ScheduleContext {
   readonly queueDepths: Readonly<Record<string, number>>;
   /** Age of the oldest waiter per model (0 when none). */
   readonly oldestWaitMs: Readonly<Record<string, number>>;
+  /** Measured cost of switching from the active model (or from idle) to each model, if ever seen. */
+  readonly switchCostsMs: Readonly<Record<string, number | undefined>>;
 }
 
 /** What the policy wants; the switcher acts on it. `until` is on the switcher's clock. */
@@ -37,7 +44,7 @@ export interface Policy {
   onPendingRequest(ctx: PolicyContext): Decision;
   /** Whether a switch waits for the outgoing model's in-flight requests before evicting it. */
   drainBeforeSwitch(): boolean;
-  /** Called after every successful switch (from = null for a cold start from idle). */
+  /** Called after every successful switch with its cost (sleep + wake), from = null for a cold start. */
   onSwitchComplete?(from: string | null, to: string, durationMs: number): void;
   /** When set, the switcher calls `tick` this often (timer-driven decisions, e.g. staleness). */
   readonly tickIntervalMs?: number;

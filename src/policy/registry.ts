@@ -1,10 +1,16 @@
 import type { PolicySettings } from "../config/types.ts";
 import { ConfigError } from "../core/errors.ts";
+import { AdaptivePolicy } from "./adaptive.ts";
+import { CostAwarePolicy } from "./cost_aware.ts";
 import { FifoPolicy } from "./fifo.ts";
+import { TimeSlicePolicy } from "./time_slice.ts";
 import type { Policy } from "./policy.ts";
 
 const FACTORIES: Record<string, (s: PolicySettings) => Policy> = {
   fifo: (s) => new FifoPolicy({ drainBeforeSwitch: s.drainBeforeSwitch }),
+  cost_aware: (s) => new CostAwarePolicy(s),
+  time_slice: (s) => new TimeSlicePolicy(s),
+  adaptive: (s) => new AdaptivePolicy(s),
 };
 
 /** Policy names this build implements. */

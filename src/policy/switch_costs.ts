@@ -41,6 +41,12 @@ export class SwitchCostTracker {
     return this.#costs.get(`${from ?? IDLE}\u0000${to}`)?.seconds;
   }
 
+  /** The estimate in ms (the switcher's unit), or undefined when never observed. */
+  estimateMs(from: string | null, to: string): number | undefined {
+    const s = this.estimate(from, to);
+    return s === undefined ? undefined : s * 1000;
+  }
+
   all(): CostEstimate[] {
     return [...this.#costs.values()];
   }

@@ -41,6 +41,8 @@ export interface SwitcherDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly events?: EventBus;
+  /** Measured switch costs (ms), for the policy's context. */
+  readonly costs?: { estimateMs(from: string | null, to: string): number | undefined };
 }
 
 /** Thrown into in-flight requests of a model whose drain timed out. */
@@ -245,11 +247,13 @@ export class Switcher {
       oldestWaitMs[model] = slot.queue.oldestWaitMs();
     }
     return {
+      now: this.#deps.clock.now(),
       active,
       activeForMs: active ? this.#deps.clock.now() - this.#activatedAt : 0,
       activeInFlight: active ? this.#slots.get(active)!.inFlight.size : 0,
       queueDepths,
       oldestWaitMs,
+      switchCostsMs: Object.fromEntries(this.models.map((m) => [m, this.#deps.costs?.estimateMs(active, m)])),
     };
   }
 
@@ -274,12 +278,14 @@ export class Switcher {
     const slot = this.#slots.get(target)!;
     const active = this.#state.kind === "active" ? this.#state.model : null;
     return {
+      now: this.#deps.clock.now(),
       target,
       active,
       targetQueueDepth: slot.queue.length,
       oldestWaitMs: slot.queue.oldestWaitMs(),
       activeInFlight: active ? this.#slots.get(active)!.inFlight.size : 0,
       activeForMs: active ? this.#deps.clock.now() - this.#activatedAt : 0,
+      switchCostMs: this.#deps.costs?.estimateMs(active, target),
     };
   }
 
@@ -332,7 +338,9 @@ export class Switcher {
         queued: slot.queue.length,
       });
       events?.emit({ type: "switch_started", from, to: target });
-      if (from) await this.#evict(from, policy.drainBeforeSwitch(), undefined, target);
+      const sleepStarted = from
+        ? await this.#evict(from, policy.drainBeforeSwitch(), undefined, target)
+        : undefined;
 
       const wakeStarted = clock.now();
       try {
@@ -353,17 +361,25 @@ export class Switcher {
       }
       this.#phase("wake", from, target, wakeStarted);
       const tookMs = clock.now() - started;
+      // The cost a policy weighs: GPU time lost to the switch itself (sleep + wake), not cooldown or drain.
+      const costMs = clock.now() - (sleepStarted ?? wakeStarted);
       this.#setState({ kind: "active", model: target });
       this.#activatedAt = clock.now();
       this.#lastFailureAt = -Infinity;
-      policy.onSwitchComplete?.(from, target, tookMs);
+      policy.onSwitchComplete?.(from, target, costMs);
       log.info("{model} is active ({ms} ms switch from {from})", {
         event: "model_activated",
         model: target,
         ms: Math.round(tookMs),
         from: from ?? "idle",
       });
-      events?.emit({ type: "model_activated", model: target, from, seconds: tookMs / 1000 });
+      events?.emit({
+        type: "model_activated",
+        model: target,
+        from,
+        seconds: tookMs / 1000,
+        costSeconds: costMs / 1000,
+      });
       this.#grantWaiters(target);
       return undefined;
     } catch (err) {
@@ -400,8 +416,11 @@ export class Switcher {
     }
   }
 
-  /** Drains (bounded by drain_timeout) and evicts the outgoing model. `to` names the switch for metrics. */
-  async #evict(from: string, drain: boolean, eviction?: Eviction, to?: string): Promise<void> {
+  /**
+   * Drains (bounded by drain_timeout) and evicts the outgoing model; `to` names the switch for metrics.
+   * Returns when the eviction itself started (after the drain).
+   */
+  async #evict(from: string, drain: boolean, eviction?: Eviction, to?: string): Promise<number> {
     const { clock, log, lifecycle } = this.#deps;
     const slot = this.#slots.get(from)!;
     slot.draining = true;
@@ -436,6 +455,7 @@ export class Switcher {
           reason: outcome.escalatedBecause,
         });
       }
+      return sleepStarted;
     } finally {
       slot.draining = false;
     }
