@@ -1,7 +1,7 @@
 /**
  * Deterministic discrete-event simulation of switching policies: the daemon's real Switcher and policy
- * objects on a simulated clock, engines that take the given switch cost (20 % sleep, 80 % wake) and serve
- * one request at a time, and the workloads of bench/sim/workloads.ts. Prints one table: per profile, switch cost and policy, the GPU
+ * objects on a simulated clock, engines that take the given switch cost (20 % sleep, 80 % wake) and run up
+ * to 4 requests at once, and the workloads of bench/sim/workloads.ts. Prints one table: per profile, switch cost and policy, the GPU
  * serving fraction (time with a request running ÷ wall time), p50/p95/max queue wait, switches, and
  * requests that hit request_timeout_secs. Run: deno task sim  (SIM_COSTS=2,5 SIM_PROFILES=balanced-2 to filter)
  */
@@ -21,9 +21,12 @@ import { SimClock } from "./sim/sim_clock.ts";
 import { type Workload, workloads } from "./sim/workloads.ts";
 
 const REQUEST_TIMEOUT_MS = 60_000;
+/** Requests an engine runs at once. */
+const BATCH = 4;
 const settings: PolicySettings = {
   ...validateConfig({ models: { a: { model_path: "a", port: 1 } } }).config.policy,
   requestTimeoutMs: REQUEST_TIMEOUT_MS,
+  minActiveMs: Number(Deno.env.get("SIM_MIN_ACTIVE_S") ?? 5) * 1000,
 };
 
 export const POLICIES: Record<string, (s: PolicySettings) => Policy> = {
@@ -113,35 +116,41 @@ export async function simulate(w: Workload, costMs: number, policyName: string):
       costs: { estimateMs: (f, t) => costs.estimateMs(f, t) },
     },
   );
-  // Each engine serves one request at a time (FIFO); the wait is arrival to start of service.
+  // Each engine runs up to BATCH requests at once (continuous batching), FIFO beyond that. The wait is
+  // arrival to start of service; "serving" is time with at least one request running.
   const waits: number[] = [];
   let timeouts = 0;
   let busyMs = 0;
+  let running = 0;
+  let busySince = 0;
   let lastDone = 0;
   const servers = new Map<
     string,
-    { busy: boolean; queue: Array<{ at: number; serviceMs: number; release: () => void }> }
+    { running: number; queue: Array<{ at: number; serviceMs: number; release: () => void }> }
   >();
-  for (const m of w.models) servers.set(m, { busy: false, queue: [] });
+  for (const m of w.models) servers.set(m, { running: 0, queue: [] });
   const startNext = (model: string) => {
     const server = servers.get(model)!;
-    const job = server.queue.shift();
-    if (!job) return void (server.busy = false);
-    server.busy = true;
-    waits.push(clock.now() - job.at);
-    clock.setTimer(job.serviceMs, () => {
-      busyMs += job.serviceMs;
-      lastDone = clock.now();
-      job.release();
-      startNext(model);
-    });
+    while (server.running < BATCH && server.queue.length > 0) {
+      const job = server.queue.shift()!;
+      server.running++;
+      if (running++ === 0) busySince = clock.now();
+      waits.push(clock.now() - job.at);
+      clock.setTimer(job.serviceMs, () => {
+        server.running--;
+        if (--running === 0) busyMs += clock.now() - busySince;
+        lastDone = clock.now();
+        job.release();
+        startNext(model);
+      });
+    }
   };
   for (const a of w.arrivals) {
     clock.setTimer(a.at, () => {
       switcher.acquire(a.model).then((guard) => {
         const server = servers.get(a.model)!;
         server.queue.push({ at: a.at, serviceMs: a.serviceMs, release: () => guard.release() });
-        if (!server.busy) startNext(a.model);
+        startNext(a.model);
       }, (err) => {
         if (err instanceof SwitchTimeoutError) timeouts++;
         else throw err;

@@ -27,6 +27,7 @@ await Deno.writeTextFile(
     host: "127.0.0.1",
     port: proxyPort,
     metrics_port: 0,
+    state_file: null,
     vllm_command: [...SELF, "mock-vllm"],
     models: {
       m: {

@@ -13,6 +13,8 @@ import { createPolicy } from "./policy/registry.ts";
 import { SwitchCostTracker } from "./policy/switch_costs.ts";
 import { Switcher } from "./switcher/switcher.ts";
 import { runWarmup } from "./warmup.ts";
+import { CostStore } from "./policy/cost_store.ts";
+import { spawnTask } from "./core/tasks.ts";
 import { openCheckpointStore } from "./checkpoint/open_store.ts";
 import { ConnectionPools } from "./engine/connection_pools.ts";
 
@@ -44,8 +46,15 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const fetch = globalThis.fetch.bind(globalThis);
   const events = new EventBus();
   const costs = new SwitchCostTracker();
+  const costStore = config.stateFile === null ? undefined : new CostStore(config.stateFile, logger("state"));
+  const restored = costStore?.load(costs) ?? 0;
+  if (restored > 0) {
+    log.info("Restored {n} measured switch cost(s) from {file}", { n: restored, file: config.stateFile });
+  }
   events.on((e) => {
-    if (e.type === "model_activated") costs.record(e.from, e.model, e.costSeconds);
+    if (e.type !== "model_activated") return;
+    costs.record(e.from, e.model, e.costSeconds);
+    if (costStore) void spawnTask("save switch costs", () => costStore.save(costs));
   });
   const store = await openCheckpointStore(config, opts.awsCredentials ?? {}, {
     log: logger("object-store"),
@@ -67,7 +76,14 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       minActiveMs: config.policy.minActiveMs,
       drainTimeoutMs: config.policy.drainTimeoutMs,
     },
-    { lifecycle: orchestrator, policy: createPolicy(config.policy), clock, log: logger("switcher"), events },
+    {
+      lifecycle: orchestrator,
+      policy: createPolicy(config.policy),
+      clock,
+      log: logger("switcher"),
+      events,
+      costs: { estimateMs: (from, to) => costs.estimateMs(from, to) },
+    },
   );
 
   if (config.warmup) {

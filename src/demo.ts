@@ -19,6 +19,7 @@ export function demoConfig(port: number): Config {
   const raw = {
     port,
     metrics_port: 0,
+    state_file: null,
     vllm_command: mock,
     startup_timeout_secs: 60,
     shutdown_grace_secs: 5,

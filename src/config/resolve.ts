@@ -87,6 +87,7 @@ export function resolveConfig(raw: RawConfig): Resolved {
     checkpoint: raw.checkpoint,
     startupTimeoutMs: raw.startup_timeout_secs * 1000,
     warmup: raw.warmup,
+    stateFile: raw.state_file,
     maxRequestBodyBytes: raw.max_request_body_bytes,
     shutdownGraceMs: raw.shutdown_grace_secs * 1000,
     engineLogLevel: raw.vllm_logging ? "info" : "debug",

@@ -79,6 +79,7 @@ export const ConfigSchema = z.strictObject({
   checkpoint: CheckpointSchema.nullable().default(null),
   startup_timeout_secs: positiveSecs.default(1800),
   warmup: z.boolean().default(false),
+  state_file: z.string().min(1).nullable().default("/var/lib/llmux/state.json"),
   max_request_body_bytes: z.number().int().positive().default(32 * 1024 * 1024),
   shutdown_grace_secs: z.number().min(0).default(30),
   // Deprecated (reference v0.1–v0.2).

@@ -54,6 +54,8 @@ export interface Config {
   readonly checkpoint: CheckpointSettings | null;
   readonly startupTimeoutMs: number;
   readonly warmup: boolean;
+  /** Where measured switch costs persist across restarts (null: not persisted). */
+  readonly stateFile: string | null;
   readonly maxRequestBodyBytes: number;
   readonly shutdownGraceMs: number;
   /** Level engine output is logged at ("info" when the deprecated vllm_logging is true). */

@@ -22,9 +22,12 @@ export class AdaptivePolicy implements Policy {
   }
 
   onPendingRequest(ctx: PolicyContext): Decision {
-    if (ctx.active === null || ctx.activeInFlight === 0) return { kind: "switch_now" };
+    if (ctx.active === null) return { kind: "switch_now" };
     const cost = ctx.switchCostMs ?? DEFAULT_COST_MS;
     if (ctx.oldestWaitMs + cost >= this.#s.maxWaitMs) return { kind: "switch_now" };
+    // Serve at least as long as the switch costs before paying it again.
+    if (ctx.activeForMs < cost) return { kind: "defer", until: ctx.now + (cost - ctx.activeForMs) };
+    if (ctx.activeInFlight === 0) return { kind: "switch_now" };
     return { kind: "skip" };
   }
 
@@ -45,6 +48,7 @@ export class AdaptivePolicy implements Policy {
       (ctx.queueDepths[m] ?? 0) * (1 + wait(m) / this.#s.maxWaitMs) / Math.max(cost(m), 100);
     const best = waiting.reduce((a, b) => (value(b) > value(a) ? b : a));
     if (ctx.active === null) return best;
+    if (ctx.activeForMs < cost(best)) return null;
     const busy = ctx.activeInFlight > 0 || (ctx.queueDepths[ctx.active] ?? 0) > 0;
     if (!busy) return best;
     const quantum = Math.max(this.#s.minQuantumMs, QUANTUM_PER_COST * cost(best));

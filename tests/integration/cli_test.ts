@@ -22,7 +22,7 @@ Deno.test("llmux exits 2 with a one-line message naming the field for a bad conf
   assertEquals(r.code, 2);
   assertEquals(
     r.stderr.trim(),
-    "llmux: config error: policy.policy_type: unknown policy 'lifo'; accepted: fifo",
+    "llmux: config error: policy.policy_type: unknown policy 'lifo'; accepted: fifo, cost_aware, time_slice, adaptive (did you mean 'fifo'?)",
   );
 });
 

@@ -126,6 +126,7 @@ export class RunningDaemon {
       port: this.port,
       host: "127.0.0.1",
       metrics_port: 0,
+      state_file: null,
       vllm_command: [...SELF, "mock-vllm"],
       startup_timeout_secs: 30,
       shutdown_grace_secs: 5,

@@ -214,3 +214,33 @@ Deno.test("llmux --validate fails with exit 1 when an answer changes after a wak
   assertMatch(stdout, /Discard\+KeepRunning .* MISMATCH +FAIL/);
   assertMatch(stdout, /Result: SOME FAILED/);
 });
+
+Deno.test("llmux restores measured switch costs from its state file after a restart", async () => {
+  const dir = await Deno.makeTempDir();
+  const stateFile = `${dir}/state.json`;
+  try {
+    const first = await RunningDaemon.start({ models: { a: {}, b: {} }, extra: { state_file: stateFile } });
+    await (await first.chat("a")).body?.cancel();
+    await (await first.chat("b")).body?.cancel();
+    await first.stop();
+    const saved = JSON.parse(await Deno.readTextFile(stateFile));
+    assertEquals(saved.switch_costs.map((c: { from: string; to: string }) => `${c.from}->${c.to}`).sort(), [
+      "a->b",
+      "idle->a",
+    ]);
+    const metricsPort = freePort();
+    const second = await RunningDaemon.start({
+      models: { a: {}, b: {} },
+      extra: { state_file: stateFile, metrics_port: metricsPort },
+    });
+    try {
+      await second.waitForLine(/Restored 2 measured switch cost\(s\)/);
+      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      assertMatch(text, /llmux_switch_cost_ema_seconds\{from="a",to="b"\} [0-9.]+/);
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
