@@ -184,11 +184,24 @@ if (import.meta.main) {
   );
   console.log("profile            cost  policy          serving   p50 s   p95 s   max s  switches  timeouts");
   const goal = { met: 0, total: 0 };
+  const summary = new Map<
+    string,
+    { serving: number; p95: number; switches: number; timeouts: number; n: number }
+  >();
   for (const w of workloads().filter((w) => !only || only.includes(w.name))) {
     for (const cost of costsS) {
       const results: Record<string, SimResult> = {};
       for (const p of policies) {
         const r = results[p] = await simulate(w, cost * 1000, p);
+        const key = `${cost}\u0000${p}`;
+        const agg = summary.get(key) ?? { serving: 0, p95: 0, switches: 0, timeouts: 0, n: 0 };
+        summary.set(key, {
+          serving: agg.serving + r.servingFraction,
+          p95: agg.p95 + r.p95,
+          switches: agg.switches + r.switches,
+          timeouts: agg.timeouts + r.timeouts,
+          n: agg.n + 1,
+        });
         console.log(
           `${w.name.padEnd(18)} ${String(cost).padStart(3)}s  ${p.padEnd(15)} ${
             (r.servingFraction * 100).toFixed(1).padStart(6)
@@ -207,6 +220,17 @@ if (import.meta.main) {
       goal.total++;
       if (a.servingFraction >= best - 1e-9 && a.p95 <= results.fifo!.p95 * 1.1 + 1e-9) goal.met++;
     }
+  }
+  console.log("\nsummary over the profiles (mean serving, mean p95 wait, total switches and timeouts):");
+  console.log("cost  policy          serving   p95 s  switches  timeouts");
+  for (const [key, a] of summary) {
+    const [cost, p] = key.split("\u0000");
+    console.log(
+      `${cost!.padStart(3)}s  ${p!.padEnd(15)} ${((a.serving / a.n) * 100).toFixed(1).padStart(6)}% ${
+        (a.p95 / a.n).toFixed(1).padStart(7)
+      } ` +
+        `${String(a.switches).padStart(9)} ${String(a.timeouts).padStart(9)}`,
+    );
   }
   console.log(
     `adaptive meets the goal (serving >= best reference, p95 <= 1.1 x FIFO) in ${goal.met}/${goal.total} cases`,
