@@ -1,13 +1,5 @@
 import { assert, assertEquals, assertMatch } from "../../src/testing/assert.ts";
-import { Fakes, freePort, isAlive, MAIN, SELF } from "./harness.ts";
-
-async function llmux(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--quiet", MAIN, ...args],
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+import { Fakes, freePort, isAlive, runLlmux, SELF } from "./harness.ts";
 
 Deno.test("llmux --checkpoint then --restore-detached leaves a verified engine running", async () => {
   const fakes = await Fakes.create();
@@ -25,7 +17,7 @@ Deno.test("llmux --checkpoint then --restore-detached leaves a verified engine r
   );
   let restored = 0;
   try {
-    const ck = await llmux(["--config", config, "--checkpoint", "m"]);
+    const ck = await runLlmux(["--config", config, "--checkpoint", "m"]);
     assertEquals(ck.code, 0, ck.stderr);
     const images = `${fakes.imagesDir}/m/images`;
     assertMatch(
@@ -40,20 +32,20 @@ Deno.test("llmux --checkpoint then --restore-detached leaves a verified engine r
     assert(ck.stdout.includes(`  "checkpoint_path": "${images}"`));
     assertMatch(Deno.readTextFileSync(`${fakes.imagesDir}/m/stdout.log`), /READY/);
 
-    const again = await llmux(["--config", config, "--checkpoint", "m", "--no-warmup"]);
+    const again = await runLlmux(["--config", config, "--checkpoint", "m", "--no-warmup"]);
     assertMatch(again.stdout, /reusing the existing checkpoint .* pass --force/);
-    const forced = await llmux(["--config", config, "--checkpoint", "m", "--no-warmup", "--force"]);
+    const forced = await runLlmux(["--config", config, "--checkpoint", "m", "--no-warmup", "--force"]);
     assertEquals(forced.code, 0);
     assertEquals(fakes.calls().filter((c) => c[1] === "dump").length, 2, "--force dumps again");
 
-    const wrong = await llmux(["--config", config, "--checkpoint", "m", "--eviction", "offload+stop"]);
+    const wrong = await runLlmux(["--config", config, "--checkpoint", "m", "--eviction", "offload+stop"]);
     assertEquals(wrong.code, 2);
     assertMatch(
       wrong.stderr,
       /Process strategy must be 'checkpoint' for --checkpoint, got 'stop'\. Did you mean 'offload\+checkpoint'\?/,
     );
 
-    const rs = await llmux(["--config", config, "--restore-detached", "m"]);
+    const rs = await runLlmux(["--config", config, "--restore-detached", "m"]);
     assertEquals(rs.code, 0, rs.stderr);
     assertMatch(
       rs.stdout,
@@ -81,7 +73,7 @@ Deno.test("llmux --restore-detached without images says how to make them", async
     }),
   );
   try {
-    const r = await llmux(["--config", config, "--restore-detached", "m"]);
+    const r = await runLlmux(["--config", config, "--restore-detached", "m"]);
     assertEquals(r.code, 2);
     assertMatch(r.stderr, /No checkpoint found at .*\/m\/images\. Run --checkpoint m first\./);
   } finally {

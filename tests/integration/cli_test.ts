@@ -1,14 +1,6 @@
 import { assert, assertEquals, assertMatch } from "../../src/testing/assert.ts";
 import { pumpLines } from "../../src/engine/spawner.ts";
-import { descendantsOf, freePort, isAlive, MAIN } from "./harness.ts";
-
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--quiet", MAIN, ...args],
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+import { descendantsOf, freePort, isAlive, MAIN, runLlmux } from "./harness.ts";
 
 Deno.test("llmux exits 2 with a one-line message naming the field for a bad config", async () => {
   const dir = await Deno.makeTempDir();
@@ -17,7 +9,7 @@ Deno.test("llmux exits 2 with a one-line message naming the field for a bad conf
     file,
     JSON.stringify({ models: { a: { model_path: "x", port: 8001 } }, policy: { policy_type: "lifo" } }),
   );
-  const r = await run(["--config", file]);
+  const r = await runLlmux(["--config", file]);
   await Deno.remove(dir, { recursive: true });
   assertEquals(r.code, 2);
   assertEquals(
@@ -27,8 +19,8 @@ Deno.test("llmux exits 2 with a one-line message naming the field for a bad conf
 });
 
 Deno.test("llmux --version and an unknown flag", async () => {
-  assertMatch((await run(["--version"])).stdout, /^llmux \d+\.\d+\.\d+/);
-  const bad = await run(["--bogus"]);
+  assertMatch((await runLlmux(["--version"])).stdout, /^llmux \d+\.\d+\.\d+/);
+  const bad = await runLlmux(["--bogus"]);
   assertEquals(bad.code, 2);
   assertMatch(bad.stderr, /Unknown option '--bogus'/);
 });

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertMatch } from "../../src/testing/assert.ts";
-import { Fakes, isAlive, RunningDaemon } from "./harness.ts";
+import { Fakes, isAlive, type ModelSpec, RunningDaemon } from "./harness.ts";
 
 function procState(pid: number): string | undefined {
   try {
@@ -7,6 +7,21 @@ function procState(pid: number): string | undefined {
     return stat.slice(stat.lastIndexOf(")") + 2)[0];
   } catch {
     return undefined;
+  }
+}
+
+/** Runs `fn` against a daemon whose checkpoint section points at fresh fake tools; cleans both up. */
+async function withFakeTools(
+  models: Record<string, ModelSpec>,
+  fn: (d: RunningDaemon, fakes: Fakes) => Promise<void>,
+): Promise<void> {
+  const fakes = await Fakes.create();
+  const d = await RunningDaemon.start({ models, fakes });
+  try {
+    await fn(d, fakes);
+  } finally {
+    await d.stop();
+    await fakes.cleanup();
   }
 }
 
@@ -18,15 +33,10 @@ async function ok(res: Promise<Response>): Promise<string> {
 }
 
 Deno.test("offload+cuda_suspend: L1 sleep then toggle of every CUDA PID; wake toggles back first", async () => {
-  const fakes = await Fakes.create();
-  const d = await RunningDaemon.start({
-    models: {
-      a: { eviction: { weights: "offload", process: "cuda_suspend" }, extraArgs: ["--engine-core-child"] },
-      b: {},
-    },
-    fakes,
-  });
-  try {
+  await withFakeTools({
+    a: { eviction: { weights: "offload", process: "cuda_suspend" }, extraArgs: ["--engine-core-child"] },
+    b: {},
+  }, async (d, fakes) => {
     await ok(d.chat("a"));
     const pid = d.enginePid("a");
     await ok(d.chat("b"));
@@ -47,35 +57,24 @@ Deno.test("offload+cuda_suspend: L1 sleep then toggle of every CUDA PID; wake to
     assertEquals(fakes.calls().filter((c) => c.includes("--toggle")).length, 2);
     const stats = await (await d.engine("a", "/stats")).json();
     assertEquals([stats.sleeping, stats.rpc_calls], [false, []], "TP=1: no NCCL calls");
-  } finally {
-    await d.stop();
-    await fakes.cleanup();
-  }
+  });
 });
 
 Deno.test("TP=2 cuda_suspend tears NCCL down before the toggle and rebuilds it after", async () => {
-  const fakes = await Fakes.create();
-  const d = await RunningDaemon.start({
-    models: {
-      a: {
-        eviction: { weights: "discard", process: "cuda_suspend" },
-        extraArgs: ["--tensor-parallel-size=2", "--enforce-eager", "--disable-custom-all-reduce"],
-      },
-      b: {},
+  await withFakeTools({
+    a: {
+      eviction: { weights: "discard", process: "cuda_suspend" },
+      extraArgs: ["--tensor-parallel-size=2", "--enforce-eager", "--disable-custom-all-reduce"],
     },
-    fakes,
-  });
-  try {
+    b: {},
+  }, async (d) => {
     await ok(d.chat("a"));
     await ok(d.chat("b"));
     await ok(d.chat("a"));
     const stats = await (await d.engine("a", "/stats")).json();
     assertEquals(stats.rpc_calls, ["suspend_nccl", "resume_nccl", "reload_weights"]);
     assertEquals(stats.weights_valid, true);
-  } finally {
-    await d.stop();
-    await fakes.cleanup();
-  }
+  });
 });
 
 Deno.test("discard+checkpoint: CRIU dump with the reference command line, restore on the next request", async () => {
@@ -139,102 +138,82 @@ Deno.test("discard+checkpoint: CRIU dump with the reference command line, restor
 });
 
 Deno.test("a failed restore keeps the images, and the next request restores from them", async () => {
-  const fakes = await Fakes.create();
-  const d = await RunningDaemon.start({
-    models: { a: { eviction: { weights: "retain", process: "checkpoint" } }, b: {} },
-    fakes,
-  });
-  try {
-    await ok(d.chat("a"));
-    await ok(d.chat("b"));
-    fakes.fault("fail-restore", true);
-    const failed = await d.chat("a");
-    assertEquals(failed.status, 503);
-    assertMatch(
-      (await failed.json()).error.message,
-      /failed \(images kept\): criu restore failed: .*Restoring FAILED/,
-    );
-    assert(Deno.statSync(`${fakes.imagesDir}/a/images/inventory.img`).isFile, "the images survived");
-    fakes.fault("fail-restore", false);
-    await ok(d.chat("b"));
-    await ok(d.chat("a"));
-    assertEquals(fakes.calls().filter((c) => c[1] === "restore").length, 2);
-  } finally {
-    await d.stop();
-    await fakes.cleanup();
-  }
+  await withFakeTools(
+    { a: { eviction: { weights: "retain", process: "checkpoint" } }, b: {} },
+    async (d, fakes) => {
+      await ok(d.chat("a"));
+      await ok(d.chat("b"));
+      fakes.fault("fail-restore", true);
+      const failed = await d.chat("a");
+      assertEquals(failed.status, 503);
+      assertMatch(
+        (await failed.json()).error.message,
+        /failed \(images kept\): criu restore failed: .*Restoring FAILED/,
+      );
+      assert(Deno.statSync(`${fakes.imagesDir}/a/images/inventory.img`).isFile, "the images survived");
+      fakes.fault("fail-restore", false);
+      await ok(d.chat("b"));
+      await ok(d.chat("a"));
+      assertEquals(fakes.calls().filter((c) => c[1] === "restore").length, 2);
+    },
+  );
 });
 
 Deno.test("keep_images reuses an existing checkpoint instead of dumping again", async () => {
-  const fakes = await Fakes.create();
-  const d = await RunningDaemon.start({
-    models: { a: { eviction: { weights: "retain", process: "checkpoint" } }, b: {} },
-    fakes,
-  });
-  try {
-    await ok(d.chat("a"));
-    await ok(d.chat("b"));
-    await ok(d.chat("a"));
-    const restoredPid = Number(Deno.readTextFileSync(`${fakes.imagesDir}/a/images/parent_pid`).trim());
-    await ok(d.chat("b"));
-    assertEquals(
-      fakes.calls().filter((c) => c[1] === "dump").length,
-      1,
-      "the second eviction reused the images",
-    );
-    assertEquals(isAlive(restoredPid), false, "the reuse path still stops the restored engine");
-    await ok(d.chat("a"));
-  } finally {
-    await d.stop();
-    await fakes.cleanup();
-  }
+  await withFakeTools(
+    { a: { eviction: { weights: "retain", process: "checkpoint" } }, b: {} },
+    async (d, fakes) => {
+      await ok(d.chat("a"));
+      await ok(d.chat("b"));
+      await ok(d.chat("a"));
+      const restoredPid = Number(Deno.readTextFileSync(`${fakes.imagesDir}/a/images/parent_pid`).trim());
+      await ok(d.chat("b"));
+      assertEquals(
+        fakes.calls().filter((c) => c[1] === "dump").length,
+        1,
+        "the second eviction reused the images",
+      );
+      assertEquals(isAlive(restoredPid), false, "the reuse path still stops the restored engine");
+      await ok(d.chat("a"));
+    },
+  );
 });
 
 Deno.test("a failed dump escalates to a kill, leaves no partial images, and the switch succeeds", async () => {
-  const fakes = await Fakes.create();
-  const d = await RunningDaemon.start({
-    models: { a: { eviction: { weights: "offload", process: "checkpoint" } }, b: {} },
-    fakes,
-  });
-  try {
-    await ok(d.chat("a"));
-    const pid = d.enginePid("a");
-    fakes.fault("fail-dump", true);
-    await ok(d.chat("b"));
-    assertEquals(isAlive(pid), false);
-    let leftover = true;
-    try {
-      Deno.statSync(`${fakes.imagesDir}/a/images`);
-    } catch {
-      leftover = false;
-    }
-    assertEquals(leftover, false);
-    fakes.fault("fail-dump", false);
-    await ok(d.chat("a"));
-    assertEquals(fakes.calls().filter((c) => c[1] === "restore").length, 0, "a comes back by cold start");
-  } finally {
-    await d.stop();
-    await fakes.cleanup();
-  }
+  await withFakeTools(
+    { a: { eviction: { weights: "offload", process: "checkpoint" } }, b: {} },
+    async (d, fakes) => {
+      await ok(d.chat("a"));
+      const pid = d.enginePid("a");
+      fakes.fault("fail-dump", true);
+      await ok(d.chat("b"));
+      assertEquals(isAlive(pid), false);
+      let leftover = true;
+      try {
+        Deno.statSync(`${fakes.imagesDir}/a/images`);
+      } catch {
+        leftover = false;
+      }
+      assertEquals(leftover, false);
+      fakes.fault("fail-dump", false);
+      await ok(d.chat("a"));
+      assertEquals(fakes.calls().filter((c) => c[1] === "restore").length, 0, "a comes back by cold start");
+    },
+  );
 });
 
 Deno.test("a failed cuda-checkpoint toggle escalates to a kill", async () => {
-  const fakes = await Fakes.create();
-  const d = await RunningDaemon.start({
-    models: { a: { eviction: { weights: "retain", process: "cuda_suspend" } }, b: {} },
-    fakes,
-  });
-  try {
-    await ok(d.chat("a"));
-    const pid = d.enginePid("a");
-    fakes.fault("fail-toggle", true);
-    await ok(d.chat("b"));
-    assertEquals(isAlive(pid), false);
-    await d.waitForLine(/cuda-checkpoint --toggle \(suspend\) failed for PID/);
-  } finally {
-    await d.stop();
-    await fakes.cleanup();
-  }
+  await withFakeTools(
+    { a: { eviction: { weights: "retain", process: "cuda_suspend" } }, b: {} },
+    async (d, fakes) => {
+      await ok(d.chat("a"));
+      const pid = d.enginePid("a");
+      fakes.fault("fail-toggle", true);
+      await ok(d.chat("b"));
+      assertEquals(isAlive(pid), false);
+      await d.waitForLine(/cuda-checkpoint --toggle \(suspend\) failed for PID/);
+    },
+  );
 });
 
 Deno.test({

@@ -281,3 +281,12 @@ export async function sseEvents(res: Response): Promise<string[]> {
   const text = await res.text();
   return text.split("\n\n").filter((e) => e.startsWith("data: ")).map((e) => e.slice(6));
 }
+
+/** Runs `llmux <args>` from source to completion. */
+export async function runLlmux(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "--quiet", MAIN, ...args],
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
