@@ -119,3 +119,16 @@ export function describe(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/** Thrown into in-flight requests of a model whose drain timed out. */
+export class DrainTimeoutError extends LlmuxError {
+  constructor(model: string, ms: number) {
+    super(
+      `Request to '${model}' was cut off: the switch away from it waited ${ms / 1000}s (drain_timeout_secs)`,
+      {
+        code: "evicted",
+        status: 503,
+      },
+    );
+  }
+}

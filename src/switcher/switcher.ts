@@ -1,8 +1,8 @@
 import { type Clock, sleep } from "../core/clock.ts";
 import {
   ClientGoneError,
+  DrainTimeoutError,
   EngineExitedError,
-  LlmuxError,
   ModelNotFoundError,
   ShuttingDownError,
   SwitchFailedError,
@@ -14,7 +14,8 @@ import type { Logger } from "../core/log.ts";
 import { spawnTask } from "../core/tasks.ts";
 import type { Eviction } from "../config/types.ts";
 import type { EngineExit, Lifecycle } from "../engine/lifecycle.ts";
-import type { Policy, PolicyContext, ScheduleContext } from "../policy/policy.ts";
+import type { Policy } from "../policy/policy.ts";
+import { pendingContext, scheduleContext, type SwitcherView } from "./policy_contexts.ts";
 import { type InFlightGuard, InFlightSet } from "./in_flight.ts";
 import { allowedModel, AUTO, ManualModeRejectedError, type SwitchMode } from "./switch_mode.ts";
 import { WaiterQueue } from "./waiters.ts";
@@ -43,19 +44,6 @@ export interface SwitcherDeps {
   readonly events?: EventBus;
   /** Measured switch costs (ms), for the policy's context. */
   readonly costs?: { estimateMs(from: string | null, to: string): number | undefined };
-}
-
-/** Thrown into in-flight requests of a model whose drain timed out. */
-export class DrainTimeoutError extends LlmuxError {
-  constructor(model: string, ms: number) {
-    super(
-      `Request to '${model}' was cut off: the switch away from it waited ${ms / 1000}s (drain_timeout_secs)`,
-      {
-        code: "evicted",
-        status: 503,
-      },
-    );
-  }
 }
 
 interface Slot {
@@ -228,7 +216,7 @@ export class Switcher {
   #scheduleTick(intervalMs: number): void {
     const cancel = this.#deps.clock.setTimer(intervalMs, () => {
       if (this.#shutdown.signal.aborted) return;
-      const pick = this.#deps.policy.tick?.(this.#scheduleContext()) ?? null;
+      const pick = this.#deps.policy.tick?.(scheduleContext(this.#view())) ?? null;
       if (pick !== null && this.#slots.get(pick)?.queue.length && !this.#scheduled.has(pick)) {
         const isActive = this.#state.kind === "active" && this.#state.model === pick;
         if (!isActive) this.#scheduleSwitch(pick);
@@ -238,22 +226,13 @@ export class Switcher {
     this.#shutdown.signal.addEventListener("abort", cancel, { once: true });
   }
 
-  #scheduleContext(): ScheduleContext {
-    const active = this.#state.kind === "active" ? this.#state.model : null;
-    const queueDepths: Record<string, number> = {};
-    const oldestWaitMs: Record<string, number> = {};
-    for (const [model, slot] of this.#slots) {
-      queueDepths[model] = slot.queue.length;
-      oldestWaitMs[model] = slot.queue.oldestWaitMs();
-    }
+  #view(): SwitcherView {
     return {
       now: this.#deps.clock.now(),
-      active,
-      activeForMs: active ? this.#deps.clock.now() - this.#activatedAt : 0,
-      activeInFlight: active ? this.#slots.get(active)!.inFlight.size : 0,
-      queueDepths,
-      oldestWaitMs,
-      switchCostsMs: Object.fromEntries(this.models.map((m) => [m, this.#deps.costs?.estimateMs(active, m)])),
+      active: this.#activeModel(),
+      activatedAt: this.#activatedAt,
+      slots: this.#slots,
+      costs: this.#deps.costs,
     };
   }
 
@@ -262,7 +241,7 @@ export class Switcher {
     // Manual mode switches only on request; it does restart the pinned model if that one died.
     if (this.#mode.mode === "manual" && this.#mode.pinned !== model) return;
     if (this.#state.kind === "switching" && this.#state.to === model) return;
-    const decision = this.#deps.policy.onPendingRequest(this.#context(model));
+    const decision = this.#deps.policy.onPendingRequest(pendingContext(this.#view(), model));
     if (decision.kind === "switch_now") {
       this.#scheduleSwitch(model);
     } else if (decision.kind === "defer") {
@@ -272,21 +251,6 @@ export class Switcher {
       });
       this.#deferred.set(model, cancel);
     }
-  }
-
-  #context(target: string): PolicyContext {
-    const slot = this.#slots.get(target)!;
-    const active = this.#state.kind === "active" ? this.#state.model : null;
-    return {
-      now: this.#deps.clock.now(),
-      target,
-      active,
-      targetQueueDepth: slot.queue.length,
-      oldestWaitMs: slot.queue.oldestWaitMs(),
-      activeInFlight: active ? this.#slots.get(active)!.inFlight.size : 0,
-      activeForMs: active ? this.#deps.clock.now() - this.#activatedAt : 0,
-      switchCostMs: this.#deps.costs?.estimateMs(active, target),
-    };
   }
 
   #scheduleSwitch(model: string): void {

@@ -1,5 +1,6 @@
 import { assertEquals, assertRejects } from "../testing/assert.ts";
 import {
+  DrainTimeoutError,
   EngineExitedError,
   ModelNotFoundError,
   ShuttingDownError,
@@ -11,7 +12,7 @@ import { FifoPolicy } from "../policy/fifo.ts";
 import type { Policy, ScheduleContext } from "../policy/policy.ts";
 import { FakeLifecycle } from "../testing/fake_lifecycle.ts";
 import { ManualClock, settle } from "../testing/manual_clock.ts";
-import { DrainTimeoutError, Switcher, type SwitcherSettings } from "./switcher.ts";
+import { Switcher, type SwitcherSettings } from "./switcher.ts";
 import { ManualModeRejectedError } from "./switch_mode.ts";
 
 function setup(overrides: Partial<SwitcherSettings> = {}, drain = true, policy?: Policy) {
