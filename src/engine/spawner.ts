@@ -1,5 +1,6 @@
 import { describe } from "../core/errors.ts";
 import { spawnTask } from "../core/tasks.ts";
+import { linuxProcFs } from "./procfs.ts";
 
 export interface SpawnSpec {
   readonly command: string;
@@ -32,6 +33,8 @@ export interface SpawnedProcess {
 export interface Spawner {
   /** Starts the process; each output line is passed to `onLine` as it arrives. Throws if it cannot start. */
   spawn(spec: SpawnSpec, onLine: (stream: OutputStream, line: string) => void): SpawnedProcess;
+  /** Adopts a running process this spawner did not start (a CRIU restore), tracked by PID. */
+  track(pid: number): SpawnedProcess;
 }
 
 /** The real spawner: `Deno.Command` with `detached: true`, which makes the child a session and group leader. */
@@ -76,6 +79,10 @@ export class DenoSpawner implements Spawner {
       return { code: s.code, signal: s.signal };
     });
     return { pid, exited, signalGroup: (signal) => signalProcessGroup(pid, signal) };
+  }
+
+  track(pid: number): SpawnedProcess {
+    return new TrackedProcess(pid, (p) => linuxProcFs.isAlive(p));
   }
 }
 

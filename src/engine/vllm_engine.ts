@@ -12,7 +12,6 @@ import {
   type SpawnedProcess,
   type Spawner,
   type SpawnSpec,
-  TrackedProcess,
 } from "./spawner.ts";
 import type { CudaCheckpoint } from "../checkpoint/cuda_checkpoint.ts";
 import type { Checkpointer } from "../checkpoint/checkpointer.ts";
@@ -346,7 +345,7 @@ export class VllmEngine {
     this.#recent = [];
     try {
       const { pid, cudaPids } = await checkpointer.restore(this.#name, dir);
-      const proc = new TrackedProcess(pid, (p) => this.#deps.procfs?.isAlive(p) ?? false);
+      const proc = this.#deps.spawner.track(pid);
       this.#proc = proc;
       this.#pids = cudaPids;
       void proc.exited.then((status) => this.#onExit(proc, status));

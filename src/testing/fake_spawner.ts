@@ -68,6 +68,12 @@ export class FakeSpawner implements Spawner {
     return proc;
   }
 
+  track(pid: number): SpawnedProcess {
+    const proc = this.spawned.find((p) => p.pid === pid);
+    if (!proc) throw new Error(`no fake process ${pid}`);
+    return proc;
+  }
+
   readonly fetch: FetchFn = (input, init) => {
     const req = new Request(input, init);
     const port = Number(new URL(req.url).port);
