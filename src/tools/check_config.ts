@@ -32,6 +32,13 @@ export function describeConfig(source: string, config: Config, warnings: readonl
         `requests rewritten to model '${m.servedName}'`,
       `    ${env} ${formatCommand(spec)}`,
     );
+    if (m.eviction.process === "checkpoint" && config.checkpoint) {
+      const dir = `${config.checkpoint.images_dir.replace(/\/+$/, "")}/${m.name}`;
+      lines.push(
+        `    CRIU mode: stdin /dev/null, stdout/stderr appended to ${dir}/stdout.log and stderr.log, UV_USE_IO_URING=0 USE_LIBUV=0`,
+      );
+    }
+    if (m.checkpointPath) lines.push(`    starts checkpointed: first wake restores ${m.checkpointPath}`);
   }
   for (const w of warnings) lines.push(`Warning: ${w}`);
   return lines;
