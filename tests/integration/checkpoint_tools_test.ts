@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertMatch } from "../../src/testing/assert.ts";
-import { Fakes, freePort, isAlive, runLlmux, SELF } from "./harness.ts";
+import { Fakes, freePort, isAlive, runLlmux, RunningDaemon, SELF } from "./harness.ts";
 
 Deno.test("llmux --checkpoint then --restore-detached leaves a verified engine running", async () => {
   const fakes = await Fakes.create();
@@ -55,6 +55,30 @@ Deno.test("llmux --checkpoint then --restore-detached leaves a verified engine r
     restored = Number(Deno.readTextFileSync(`${images}/parent_pid`).trim());
     assert(isAlive(restored), "the restored engine outlives the CLI");
     assertEquals((await fetch(`http://127.0.0.1:${port}/health`)).status, 200);
+    Deno.kill(-restored, "SIGKILL");
+    while (isAlive(restored)) await new Promise((r) => setTimeout(r, 20));
+
+    // Warmup restores a model that starts from checkpoint_path instead of failing (spec 13.17).
+    const d = await RunningDaemon.start({
+      models: {
+        m: {
+          port,
+          eviction: { weights: "discard", process: "checkpoint" },
+          more: { checkpoint_path: images },
+        },
+      },
+      fakes,
+      extra: { warmup: true },
+    });
+    try {
+      await d.waitForLine(/Warmup of m:/);
+      assertEquals(fakes.calls().filter((c) => c[1] === "restore").length, 2);
+      const res = await d.chat("m", "after warmup");
+      assertEquals(res.status, 200);
+      await res.body?.cancel();
+    } finally {
+      await d.stop();
+    }
   } finally {
     if (restored && isAlive(restored)) Deno.kill(-restored, "SIGKILL");
     await fakes.cleanup();

@@ -18,6 +18,10 @@ export function freePort(): number {
 export interface ModelSpec {
   eviction?: { weights: string; process: string };
   extraArgs?: string[];
+  /** A fixed engine port (default: a free one). */
+  port?: number;
+  /** More keys of models.<name> (e.g. checkpoint_path). */
+  more?: Record<string, unknown>;
 }
 
 export interface DaemonOptions {
@@ -106,8 +110,9 @@ export class RunningDaemon {
     this.port = freePort();
     const models: Record<string, unknown> = {};
     for (const [name, spec] of Object.entries(opts.models)) {
-      this.modelPorts[name] = freePort();
+      this.modelPorts[name] = spec.port ?? freePort();
       models[name] = {
+        ...spec.more,
         model_path: `org/${name}`,
         port: this.modelPorts[name],
         eviction: spec.eviction ?? { weights: "offload", process: "keep_running" },
