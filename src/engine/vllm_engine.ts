@@ -56,6 +56,8 @@ export interface VllmEngineDeps {
 /**
  * One model's vLLM process and its state machine. Only `#transition` changes state. Operations other than
  * `stop` are expected one at a time (the switcher serialises them); `stop` may interrupt any of them.
+ * (Longer than the house ~400 lines on purpose: every sequence of spec 4.2 lives next to the state it
+ * changes; the mechanics are in checkpoint/ and client.ts.)
  */
 export class VllmEngine {
   readonly #opts: VllmEngineOptions;

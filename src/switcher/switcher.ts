@@ -56,7 +56,8 @@ interface Slot {
 /**
  * One swap domain: the models sharing one GPU, at most one of them active. Owns the per-model queues,
  * in-flight guards and the FIFO-fair switch lock; only `#setState` changes the state. No globals, so
- * several switchers can run side by side.
+ * several switchers can run side by side. (Kept in one file past ~400 lines: every phase shares the lock,
+ * the slots and the state; policy snapshots live in policy_contexts.ts.)
  */
 export class Switcher {
   readonly #settings: SwitcherSettings;
