@@ -1,5 +1,6 @@
 import { assertEquals, assertMatch, assertRejects } from "../testing/assert.ts";
-import { systemClock } from "../core/clock.ts";
+import { type Clock, systemClock } from "../core/clock.ts";
+import { ManualClock } from "../testing/manual_clock.ts";
 import { EngineOperationError } from "../core/errors.ts";
 import { logger } from "../core/log.ts";
 import { validateConfig } from "../config/load.ts";
@@ -10,7 +11,9 @@ import { VllmEngine } from "./vllm_engine.ts";
 const OFFLOAD: Eviction = { weights: "offload", process: "keep_running" };
 const DISCARD: Eviction = { weights: "discard", process: "keep_running" };
 
-function setup(opts: { extraArgs?: string[]; startupTimeoutMs?: number; stopGraceMs?: number } = {}) {
+function setup(
+  opts: { extraArgs?: string[]; startupTimeoutMs?: number; stopGraceMs?: number; clock?: Clock } = {},
+) {
   const spawner = new FakeSpawner();
   const exits: string[] = [];
   const model = validateConfig({
@@ -33,7 +36,7 @@ function setup(opts: { extraArgs?: string[]; startupTimeoutMs?: number; stopGrac
     {
       spawner,
       fetch: spawner.fetch,
-      clock: systemClock,
+      clock: opts.clock ?? systemClock,
       log: logger("test"),
       engineLog: logger("test-engine"),
       onUnexpectedExit: (d) => exits.push(d),
@@ -77,18 +80,21 @@ Deno.test("VllmEngine leaves out --host when extra_args sets one", async () => {
   await t.engine.stop();
 });
 
-Deno.test("VllmEngine waits for the engine to listen, then is ready within 50 ms", async () => {
-  const t = setup();
+Deno.test("VllmEngine probes /health every 25 ms, so readiness is seen within 50 ms of listening", async () => {
+  const clock = new ManualClock();
+  const t = setup({ clock });
   t.spawner.autoListen = false;
-  const waking = t.engine.wake(never);
-  await new Promise((r) => setTimeout(r, 150));
-  assertEquals(t.engine.state, "starting");
-  const listenedAt = performance.now();
+  let ready = false;
+  const waking = t.engine.wake(never).then(() => void (ready = true));
+  await clock.advance(1000);
+  assertEquals([t.engine.state, ready], ["starting", false]);
   t.spawner.last().listening = true;
+  await clock.advance(25);
+  assertEquals(ready, true, "seen at the next probe, 25 ms (simulated) later");
   await waking;
-  const lag = performance.now() - listenedAt;
-  assertEquals(lag < 50, true, `readiness seen after ${lag} ms`);
-  await t.engine.stop();
+  const stopping = t.engine.stop();
+  await clock.advance(0);
+  await stopping;
 });
 
 Deno.test("VllmEngine.sleep(offload) sleeps at level 1 and wake() brings it back", async () => {
