@@ -120,13 +120,6 @@ export class EngineOrchestrator implements Lifecycle {
     return this.#engine(model).sleptWith;
   }
 
-  /** PIDs of the running engine group leaders (for status output and tests). */
-  pids(): Map<string, number> {
-    const out = new Map<string, number>();
-    for (const [name, engine] of this.#engines) if (engine.pid !== undefined) out.set(name, engine.pid);
-    return out;
-  }
-
   onUnexpectedExit(listener: (exit: EngineExit) => void): void {
     this.#exitListeners.push(listener);
   }
