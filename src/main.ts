@@ -98,7 +98,6 @@ async function main(argv: string[]): Promise<number> {
   }
   setupLogging({
     verbose: values.verbose,
-    engineLevel: config.engineLogLevel,
     format: logFormat ?? config.logFormat,
   });
   for (const line of warnings) logger("config").warn(line);

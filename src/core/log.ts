@@ -22,8 +22,6 @@ export function engineLogger(model: string): Logger {
 
 export interface LoggingOptions {
   verbose: boolean;
-  /** Level at which engine (vLLM) output is shown: "debug" hides it unless verbose. */
-  engineLevel: "debug" | "info";
   /** "json": one JSON object per line with the structured event fields (for Loki and friends). */
   format: "text" | "json";
 }
@@ -46,7 +44,8 @@ export function setupLogging(opts: LoggingOptions): void {
     sinks: { stderr },
     loggers: [
       { category: ["llmux"], sinks: ["stderr"], lowestLevel: base },
-      { category: ["vllm"], sinks: ["stderr"], lowestLevel: opts.verbose ? "debug" : opts.engineLevel },
+      // Engine lines are logged at debug (hidden unless --verbose), or at info with vllm_logging.
+      { category: ["vllm"], sinks: ["stderr"], lowestLevel: base },
       { category: ["logtape", "meta"], sinks: ["stderr"], lowestLevel: "warning" },
     ],
   });
