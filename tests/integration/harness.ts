@@ -30,6 +30,8 @@ export interface DaemonOptions {
   extra?: Record<string, unknown>;
   /** Install fake cuda-checkpoint and criu and add a `checkpoint` section pointing at them. */
   fakes?: Fakes;
+  /** Run with --verbose (default true: the tests read engine output from the log). */
+  verbose?: boolean;
 }
 
 /** Fake cuda-checkpoint and criu executables (tests/fakes) sharing one directory for logs and faults. */
@@ -144,7 +146,15 @@ export class RunningDaemon {
     const file = `${this.#dir}/config.json`;
     await Deno.writeTextFile(file, JSON.stringify(config));
     this.#proc = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", "--quiet", MAIN, "--config", file, "--verbose"],
+      args: [
+        "run",
+        "--allow-all",
+        "--quiet",
+        MAIN,
+        "--config",
+        file,
+        ...(opts.verbose === false ? [] : ["--verbose"]),
+      ],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

@@ -244,3 +244,20 @@ Deno.test("llmux restores measured switch costs from its state file after a rest
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("engine output is logged at debug, or at info with the deprecated vllm_logging", async () => {
+  const quiet = await RunningDaemon.start({ models: { a: {} }, verbose: false });
+  await (await quiet.chat("a")).body?.cancel();
+  await quiet.stop();
+  assertEquals(quiet.lines.filter((l) => l.includes("vllm.a")), []);
+
+  const loud = await RunningDaemon.start({
+    models: { a: {} },
+    verbose: false,
+    extra: { vllm_logging: true },
+  });
+  await (await loud.chat("a")).body?.cancel();
+  await loud.stop();
+  assert(loud.lines.some((l) => /\[INF\] vllm\.a: .*Application startup complete/.test(l)));
+  assert(loud.lines.some((l) => l.includes("config key 'vllm_logging' is deprecated")));
+});
