@@ -3,7 +3,8 @@
  * objects on a simulated clock, engines that take the given switch cost (20 % sleep, 80 % wake) and run up
  * to 4 requests at once, and the workloads of bench/sim/workloads.ts. Prints one table: per profile, switch cost and policy, the GPU
  * serving fraction (time with a request running ÷ wall time), p50/p95/max queue wait, switches, and
- * requests that hit request_timeout_secs. Run: deno task sim  (SIM_COSTS=2,5 SIM_PROFILES=balanced-2 to filter)
+ * requests that hit request_timeout_secs, each averaged over SIM_SEEDS (default 3) draws of the profile.
+ * Run: deno task sim  (SIM_COSTS=2,5 SIM_PROFILES=balanced-2 to filter)
  */
 import { sleep } from "../src/core/clock.ts";
 import { EventBus } from "../src/core/events.ts";
@@ -82,6 +83,20 @@ export interface SimResult {
   switches: number;
   timeouts: number;
   served: number;
+}
+
+/** Averages over seeds (max wait: the worst run; counts: per run). */
+function mean(runs: SimResult[]): SimResult {
+  const avg = (f: (r: SimResult) => number) => runs.reduce((a, r) => a + f(r), 0) / runs.length;
+  return {
+    servingFraction: avg((r) => r.servingFraction),
+    p50: avg((r) => r.p50),
+    p95: avg((r) => r.p95),
+    max: Math.max(...runs.map((r) => r.max)),
+    switches: avg((r) => r.switches),
+    timeouts: avg((r) => r.timeouts),
+    served: avg((r) => r.served),
+  };
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -188,11 +203,16 @@ if (import.meta.main) {
     string,
     { serving: number; p95: number; switches: number; timeouts: number; n: number }
   >();
-  for (const w of workloads().filter((w) => !only || only.includes(w.name))) {
+  const seeds = Number(Deno.env.get("SIM_SEEDS") ?? 3);
+  const variants = Array.from({ length: seeds }, (_, i) => workloads(i));
+  for (const [index, w] of variants[0]!.entries()) {
+    if (only && !only.includes(w.name)) continue;
     for (const cost of costsS) {
       const results: Record<string, SimResult> = {};
       for (const p of policies) {
-        const r = results[p] = await simulate(w, cost * 1000, p);
+        const runs: SimResult[] = [];
+        for (const v of variants) runs.push(await simulate(v[index]!, cost * 1000, p));
+        const r = results[p] = mean(runs);
         const key = `${cost}\u0000${p}`;
         const agg = summary.get(key) ?? { serving: 0, p95: 0, switches: 0, timeouts: 0, n: 0 };
         summary.set(key, {
@@ -208,7 +228,7 @@ if (import.meta.main) {
           }% ` +
             `${r.p50.toFixed(1).padStart(7)} ${r.p95.toFixed(1).padStart(7)} ${
               r.max.toFixed(1).padStart(7)
-            } ${String(r.switches).padStart(9)} ${String(r.timeouts).padStart(9)}`,
+            } ${r.switches.toFixed(0).padStart(9)} ${r.timeouts.toFixed(0).padStart(9)}`,
         );
       }
       const best = Math.max(
@@ -221,7 +241,9 @@ if (import.meta.main) {
       if (a.servingFraction >= best - 1e-9 && a.p95 <= results.fifo!.p95 * 1.1 + 1e-9) goal.met++;
     }
   }
-  console.log("\nsummary over the profiles (mean serving, mean p95 wait, total switches and timeouts):");
+  console.log(
+    "\nsummary over the profiles (mean serving, mean p95 wait, switches and timeouts summed over profiles, per seed):",
+  );
   console.log("cost  policy          serving   p95 s  switches  timeouts");
   for (const [key, a] of summary) {
     const [cost, p] = key.split("\u0000");
@@ -229,7 +251,7 @@ if (import.meta.main) {
       `${cost!.padStart(3)}s  ${p!.padEnd(15)} ${((a.serving / a.n) * 100).toFixed(1).padStart(6)}% ${
         (a.p95 / a.n).toFixed(1).padStart(7)
       } ` +
-        `${String(a.switches).padStart(9)} ${String(a.timeouts).padStart(9)}`,
+        `${a.switches.toFixed(0).padStart(9)} ${a.timeouts.toFixed(0).padStart(9)}`,
     );
   }
   console.log(

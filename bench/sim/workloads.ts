@@ -67,22 +67,24 @@ function bursts(name: string, models: string[], seed: number, burst: number, gap
   return { name, models, arrivals: arrivals.sort((a, b) => a.at - b.at) };
 }
 
-export function workloads(): Workload[] {
+/** The 12 profiles; `variant` reseeds every random stream (same shapes, other draws). */
+export function workloads(variant = 0): Workload[] {
+  const v = variant * 7919;
   const two = ["a", "b"];
   const three = ["a", "b", "c"];
   const four = ["a", "b", "c", "d"];
   return [
-    build("balanced-2", two, 1, () => 0.5, weighted(two, [1, 1])),
-    build("skewed-2", two, 2, () => 0.5, weighted(two, [4, 1])),
+    build("balanced-2", two, 1 + v, () => 0.5, weighted(two, [1, 1])),
+    build("skewed-2", two, 2 + v, () => 0.5, weighted(two, [4, 1])),
     {
       name: "interleaved-2",
       models: two,
       arrivals: Array.from({ length: 300 }, (_, i) => ({ at: i * 2000, model: two[i % 2]!, serviceMs: 500 })),
     },
-    build("uniform-3", three, 4, () => 0.5, weighted(three, [1, 1, 1])),
-    build("zipf-4", four, 5, () => 0.6, weighted(four, [1, 1 / 2, 1 / 3, 1 / 4])),
-    bursts("bursty-2", two, 6, 10, 30_000),
-    bursts("bursty-3", three, 7, 8, 25_000),
+    build("uniform-3", three, 4 + v, () => 0.5, weighted(three, [1, 1, 1])),
+    build("zipf-4", four, 5 + v, () => 0.6, weighted(four, [1, 1 / 2, 1 / 3, 1 / 4])),
+    bursts("bursty-2", two, 6 + v, 10, 30_000),
+    bursts("bursty-3", three, 7 + v, 8, 25_000),
     build(
       "diurnal-3",
       three,
@@ -95,9 +97,9 @@ export function workloads(): Workload[] {
           1 - 0.9 * Math.sin((2 * Math.PI * t) / DURATION_MS),
         ])(t, r),
     ),
-    build("dominant-rare-3", three, 9, () => 0.6, weighted(three, [30, 1, 1])),
-    build("long-requests-2", two, 10, () => 0.08, weighted(two, [1, 1]), (r) => 5000 + r() * 5000),
-    build("short-requests-3", three, 11, () => 2.0, weighted(three, [1, 1, 1]), (r) => 50 + r() * 150),
-    build("heavy-2", two, 12, () => 0.85, weighted(two, [1, 1])),
+    build("dominant-rare-3", three, 9 + v, () => 0.6, weighted(three, [30, 1, 1])),
+    build("long-requests-2", two, 10 + v, () => 0.08, weighted(two, [1, 1]), (r) => 5000 + r() * 5000),
+    build("short-requests-3", three, 11 + v, () => 2.0, weighted(three, [1, 1, 1]), (r) => 50 + r() * 150),
+    build("heavy-2", two, 12 + v, () => 0.85, weighted(two, [1, 1])),
   ];
 }
