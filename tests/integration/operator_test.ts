@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertMatch } from "../../src/testing/assert.ts";
-import { freePort, MAIN, RunningDaemon, SELF } from "./harness.ts";
+import { freePort, runLlmux, RunningDaemon, SELF } from "./harness.ts";
 
 /** Checks every sample line of a Prometheus text exposition; returns samples by "name{labels}". */
 function parsePrometheus(text: string): Map<string, number> {
@@ -168,23 +168,9 @@ async function validate(extraArgs: string[], policies: string): Promise<{ code: 
       },
     }),
   );
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      "--quiet",
-      MAIN,
-      "--config",
-      `${dir}/c.json`,
-      "--validate",
-      "m",
-      "--policies",
-      policies,
-    ],
-    stderr: "null",
-  }).output();
+  const out = await runLlmux(["--config", `${dir}/c.json`, "--validate", "m", "--policies", policies]);
   await Deno.remove(dir, { recursive: true });
-  return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
+  return { code: out.code, stdout: out.stdout };
 }
 
 Deno.test("llmux --validate prints the reference table and passes against a healthy engine", async () => {
