@@ -25,7 +25,8 @@ function rng(seed: number): () => number {
   };
 }
 
-const DURATION_MS = 600_000;
+/** The arrival window of every profile. */
+export const DURATION_MS = 600_000;
 
 function build(
   name: string,
@@ -88,7 +89,7 @@ export function workloads(variant = 0): Workload[] {
     build(
       "diurnal-3",
       three,
-      8,
+      8 + v,
       (t) => 0.05 + 0.75 * (0.5 - 0.5 * Math.cos((2 * Math.PI * t) / DURATION_MS)),
       (t, r) =>
         weighted(three, [

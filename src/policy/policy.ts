@@ -13,6 +13,8 @@ export interface PolicyContext {
   readonly activeForMs: number;
   /** Measured cost (EMA) of switching from the active model (or from idle) to `target`, if ever seen. */
   readonly switchCostMs: number | undefined;
+  /** Models with a switch decided and not yet done (queued for the switch lock, deferred or running). */
+  readonly switchesPending: readonly string[];
 }
 
 /** A snapshot for a policy's periodic tick. */
@@ -27,6 +29,8 @@ export interface ScheduleContext {
   readonly oldestWaitMs: Readonly<Record<string, number>>;
   /** Measured cost of switching from the active model (or from idle) to each model, if ever seen. */
   readonly switchCostsMs: Readonly<Record<string, number | undefined>>;
+  /** Models with a switch decided and not yet done (queued for the switch lock, deferred or running). */
+  readonly switchesPending: readonly string[];
 }
 
 /** What the policy wants; the switcher acts on it. `until` is on the switcher's clock. */
@@ -46,6 +50,11 @@ export interface Policy {
   drainBeforeSwitch(): boolean;
   /** Called after every successful switch with its cost (sleep + wake), from = null for a cold start. */
   onSwitchComplete?(from: string | null, to: string, durationMs: number): void;
+  /**
+   * The cooldown before a switch may evict the active model, decided when the switch gets the lock;
+   * without it the configured `min_active_secs` applies.
+   */
+  minActiveMs?(ctx: ScheduleContext): number;
   /** When set, the switcher calls `tick` this often (timer-driven decisions, e.g. staleness). */
   readonly tickIntervalMs?: number;
   /** The model to switch to now, or null. */

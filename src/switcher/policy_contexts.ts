@@ -13,6 +13,8 @@ export interface SwitcherView {
   readonly activatedAt: number;
   readonly slots: ReadonlyMap<string, SlotView>;
   readonly costs?: { estimateMs(from: string | null, to: string): number | undefined };
+  /** Targets of switches scheduled, deferred or running. */
+  readonly switchesPending: readonly string[];
 }
 
 /** The snapshot a policy decides an arrival on. */
@@ -27,6 +29,7 @@ export function pendingContext(v: SwitcherView, target: string): PolicyContext {
     activeInFlight: v.active ? v.slots.get(v.active)!.inFlight.size : 0,
     activeForMs: v.active ? v.now - v.activatedAt : 0,
     switchCostMs: v.costs?.estimateMs(v.active, target),
+    switchesPending: v.switchesPending,
   };
 }
 
@@ -48,5 +51,6 @@ export function scheduleContext(v: SwitcherView): ScheduleContext {
     queueDepths,
     oldestWaitMs,
     switchCostsMs,
+    switchesPending: v.switchesPending,
   };
 }

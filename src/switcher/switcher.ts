@@ -67,6 +67,8 @@ export class Switcher {
   /** Models with a switch task waiting for the lock (one is enough: it serves the whole queue). */
   readonly #scheduled = new Set<string>();
   readonly #deferred = new Map<string, () => void>();
+  /** The target of the switch holding the lock (cooldown included), for the policy's view. */
+  #inProgress: string | null = null;
   readonly #shutdown = new AbortController();
   #state: SwitcherState = { kind: "idle" };
   #activatedAt = 0;
@@ -218,7 +220,10 @@ export class Switcher {
     const cancel = this.#deps.clock.setTimer(intervalMs, () => {
       if (this.#shutdown.signal.aborted) return;
       const pick = this.#deps.policy.tick?.(scheduleContext(this.#view())) ?? null;
-      if (pick !== null && this.#slots.get(pick)?.queue.length && !this.#scheduled.has(pick)) {
+      if (
+        pick !== null && this.#slots.get(pick)?.queue.length && !this.#scheduled.has(pick) &&
+        this.#inProgress !== pick
+      ) {
         const isActive = this.#state.kind === "active" && this.#state.model === pick;
         if (!isActive) this.#scheduleSwitch(pick);
       }
@@ -234,11 +239,18 @@ export class Switcher {
       activatedAt: this.#activatedAt,
       slots: this.#slots,
       costs: this.#deps.costs,
+      switchesPending: [
+        ...new Set([
+          ...this.#scheduled,
+          ...this.#deferred.keys(),
+          ...(this.#inProgress === null ? [] : [this.#inProgress]),
+        ]),
+      ],
     };
   }
 
   #onPending(model: string): void {
-    if (this.#scheduled.has(model) || this.#deferred.has(model)) return;
+    if (this.#scheduled.has(model) || this.#deferred.has(model) || this.#inProgress === model) return;
     // Manual mode switches only on request; it does restart the pinned model if that one died.
     if (this.#mode.mode === "manual" && this.#mode.pinned !== model) return;
     if (this.#state.kind === "switching" && this.#state.to === model) return;
@@ -263,7 +275,12 @@ export class Switcher {
   async #runSwitch(target: string): Promise<void> {
     using _permit = await this.#mutex.acquire();
     this.#scheduled.delete(target);
-    await this.#switchLocked(target, false);
+    this.#inProgress = target;
+    try {
+      await this.#switchLocked(target, false);
+    } finally {
+      this.#inProgress = null;
+    }
   }
 
   /**
@@ -290,7 +307,8 @@ export class Switcher {
       const started = clock.now();
       if (from) {
         // Cooldown keeps the state active, so requests for the current model are still served meanwhile.
-        const cooldown = this.#activatedAt + this.#settings.minActiveMs - clock.now();
+        const minActiveMs = policy.minActiveMs?.(scheduleContext(this.#view())) ?? this.#settings.minActiveMs;
+        const cooldown = this.#activatedAt + minActiveMs - clock.now();
         if (cooldown > 0) await sleep(clock, cooldown, shutdown);
         this.#phase("cooldown", from, target, started);
         if (slot.queue.length === 0 && !force) return undefined;

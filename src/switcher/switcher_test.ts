@@ -308,3 +308,43 @@ Deno.test("Switcher.evict() drains the active model, sleeps it with the given ev
   assertEquals(s.lifecycle.log, ["wake:a", "sleep:a:discard+keep_running"]);
   assertEquals(s.switcher.state, { kind: "idle" });
 });
+
+Deno.test("Switcher lets the policy set the cooldown and shows switches under way to it", async () => {
+  const consulted: string[] = [];
+  const seen: ScheduleContext[] = [];
+  const policy: Policy = {
+    name: "recording",
+    onPendingRequest(ctx) {
+      consulted.push(ctx.target);
+      return { kind: "switch_now" };
+    },
+    drainBeforeSwitch: () => true,
+    // Busy models keep 5 s; an idle one may leave at once.
+    minActiveMs: (ctx) => (ctx.activeInFlight > 0 ? 5_000 : 0),
+    tickIntervalMs: 1_000,
+    tick(ctx) {
+      seen.push(ctx);
+      return null;
+    },
+  };
+  const s = setup({ minActiveMs: 60_000 }, true, policy);
+  await activate(s, "a");
+  const forB = s.switcher.acquire("b");
+  await s.clock.advance(0);
+  (await forB).release();
+  assertEquals(s.lifecycle.log, ["wake:a", "sleep:a", "wake:b"], "idle a left without the 60 s cooldown");
+
+  const busy = await s.switcher.acquire("b");
+  const forC1 = s.switcher.acquire("c");
+  await s.clock.advance(1_000);
+  const forC2 = s.switcher.acquire("c");
+  await s.clock.advance(1_000);
+  assertEquals(seen.at(-1)?.switchesPending, ["c"], "the switch in its cooldown is visible");
+  assertEquals(consulted, ["a", "b", "c"], "an arrival for a model already under way adds no second switch");
+  busy.release();
+  await s.clock.advance(3_000);
+  (await forC1).release();
+  (await forC2).release();
+  assertEquals(s.lifecycle.log.slice(3), ["sleep:b", "wake:c"]);
+  s.switcher.beginShutdown();
+});
