@@ -33,7 +33,7 @@ export const ModelSchema = z.strictObject({
 });
 
 export const PolicySchema = z.strictObject({
-  policy_type: z.string().default("fifo"),
+  policy_type: z.string().default("adaptive"),
   request_timeout_secs: positiveSecs.default(300),
   drain_before_switch: z.boolean().default(true),
   drain_timeout_secs: positiveSecs.default(300),
@@ -42,7 +42,7 @@ export const PolicySchema = z.strictObject({
   coalesce_window_ms: z.number().int().min(0).default(2000),
   amortization_factor: z.number().min(0).default(0.5),
   max_wait_secs: positiveSecs.default(15),
-  tick_interval_ms: z.number().int().positive().default(500),
+  tick_interval_ms: z.number().int().positive().default(250),
   min_quantum_ms: z.number().int().min(0).default(2000),
   // Deprecated (reference v0.1–v0.5).
   sleep_level: legacySleepLevel.optional(),

@@ -15,7 +15,7 @@ export class AdaptivePolicy implements Policy {
 
   constructor(settings: PolicySettings) {
     this.#s = settings;
-    this.tickIntervalMs = Math.min(settings.tickIntervalMs, 250);
+    this.tickIntervalMs = settings.tickIntervalMs;
   }
 
   onPendingRequest(ctx: PolicyContext): Decision {
@@ -32,7 +32,7 @@ export class AdaptivePolicy implements Policy {
   }
 
   drainBeforeSwitch(): boolean {
-    return true;
+    return this.#s.drainBeforeSwitch;
   }
 
   tick(ctx: ScheduleContext): string | null {

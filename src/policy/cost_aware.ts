@@ -32,7 +32,7 @@ export class CostAwarePolicy implements Policy {
   }
 
   drainBeforeSwitch(): boolean {
-    return true;
+    return this.#s.drainBeforeSwitch;
   }
 
   /** Timer-driven staleness: the model whose oldest request has waited longest past max_wait goes next. */

@@ -1,6 +1,7 @@
 import { assertEquals } from "../testing/assert.ts";
 import { CostAwarePolicy } from "./cost_aware.ts";
 import { pending, policyDefaults, tick } from "../testing/policy_contexts.ts";
+import { createPolicy, POLICY_NAMES } from "./registry.ts";
 import { TimeSlicePolicy } from "./time_slice.ts";
 
 const s = policyDefaults;
@@ -52,4 +53,23 @@ Deno.test("TimeSlicePolicy acts from idle (the reference waits for a new arrival
     p.tick(tick({ active: null, activeForMs: 0, activeInFlight: 0, queueDepths: { a: 2, b: 1, c: 0 } })),
     "a",
   );
+});
+
+Deno.test("TimeSlicePolicy sends a stale shallow queue before a deep one, also mid-switch", () => {
+  const p = new TimeSlicePolicy(s);
+  const ctx = tick({
+    activeInFlight: 0,
+    queueDepths: { a: 0, b: 1, c: 5 },
+    oldestWaitMs: { a: 0, b: 15_000, c: 3_000 },
+  });
+  assertEquals(p.tick(ctx), "b");
+  assertEquals(p.tick({ ...ctx, active: null, activeForMs: 0 }), "b");
+  assertEquals(p.tick({ ...ctx, oldestWaitMs: { a: 0, b: 14_000, c: 3_000 } }), "c", "none stale: deepest");
+});
+
+Deno.test("every policy honours drain_before_switch", () => {
+  for (const policyType of POLICY_NAMES) {
+    assertEquals(createPolicy({ ...s, policyType, drainBeforeSwitch: false }).drainBeforeSwitch(), false);
+    assertEquals(createPolicy({ ...s, policyType, drainBeforeSwitch: true }).drainBeforeSwitch(), true);
+  }
 });

@@ -25,7 +25,7 @@ export class TimeSlicePolicy implements Policy {
   }
 
   drainBeforeSwitch(): boolean {
-    return true;
+    return this.#s.drainBeforeSwitch;
   }
 
   tick(ctx: ScheduleContext): string | null {
@@ -33,15 +33,16 @@ export class TimeSlicePolicy implements Policy {
       m !== ctx.active && (ctx.queueDepths[m] ?? 0) > 0
     );
     if (others.length === 0) return null;
+    const wait = (m: string) => ctx.oldestWaitMs[m] ?? 0;
     const deepest = () =>
       others.reduce((a, b) => ((ctx.queueDepths[b] ?? 0) > (ctx.queueDepths[a] ?? 0) ? b : a));
+    // Stale first, busy, idle or mid-switch: "deepest first" alone can pass over a short queue forever.
+    const stale = others.filter((m) => wait(m) >= this.#s.maxWaitMs);
+    const quantumOver = ctx.active === null || ctx.activeForMs >= this.#s.minQuantumMs;
+    if (stale.length > 0 && quantumOver) return stale.reduce((a, b) => (wait(b) > wait(a) ? b : a));
     if (ctx.active === null) return deepest();
-    if (ctx.activeForMs < Math.max(this.#s.minActiveMs, this.#s.minQuantumMs)) return null;
+    if (ctx.activeForMs < this.#s.minQuantumMs) return null;
     const busy = ctx.activeInFlight > 0 || (ctx.queueDepths[ctx.active] ?? 0) > 0;
-    if (!busy) return deepest();
-    const stale = others.filter((m) => (ctx.oldestWaitMs[m] ?? 0) >= this.#s.maxWaitMs);
-    return stale.length === 0
-      ? null
-      : stale.reduce((a, b) => ((ctx.oldestWaitMs[b] ?? 0) > (ctx.oldestWaitMs[a] ?? 0) ? b : a));
+    return busy || ctx.activeForMs < this.#s.minActiveMs ? null : deepest();
   }
 }

@@ -15,6 +15,12 @@ export interface InFlightGuard extends Disposable {
 export class InFlightSet {
   readonly #entries = new Set<AbortController>();
   #idleWaiters: Array<() => void> = [];
+  readonly #onIdle: (() => void) | undefined;
+
+  /** `onIdle` runs each time the last guard is released. */
+  constructor(onIdle?: () => void) {
+    this.#onIdle = onIdle;
+  }
 
   get size(): number {
     return this.#entries.size;
@@ -29,6 +35,7 @@ export class InFlightSet {
         const waiters = this.#idleWaiters;
         this.#idleWaiters = [];
         for (const w of waiters) w();
+        this.#onIdle?.();
       }
     };
     return {

@@ -81,7 +81,8 @@ export class Switcher {
     for (const model of settings.models) {
       this.#slots.set(model, {
         queue: new WaiterQueue(deps.clock),
-        inFlight: new InFlightSet(),
+        // The moment a model runs out of work is when a policy may want to move on: no waiting for a tick.
+        inFlight: new InFlightSet(() => this.#onIdle(model)),
         draining: false,
       });
     }
@@ -219,17 +220,28 @@ export class Switcher {
   #scheduleTick(intervalMs: number): void {
     const cancel = this.#deps.clock.setTimer(intervalMs, () => {
       if (this.#shutdown.signal.aborted) return;
-      const pick = this.#deps.policy.tick?.(scheduleContext(this.#view())) ?? null;
-      if (
-        pick !== null && this.#slots.get(pick)?.queue.length && !this.#scheduled.has(pick) &&
-        this.#inProgress !== pick
-      ) {
-        const isActive = this.#state.kind === "active" && this.#state.model === pick;
-        if (!isActive) this.#scheduleSwitch(pick);
-      }
+      this.#tick();
       this.#scheduleTick(intervalMs);
     });
     this.#shutdown.signal.addEventListener("abort", cancel, { once: true });
+  }
+
+  #tick(): void {
+    // Manual mode: the operator decides; a policy's tick must not switch behind their back.
+    if (this.#mode.mode === "manual") return;
+    const pick = this.#deps.policy.tick?.(scheduleContext(this.#view())) ?? null;
+    if (
+      pick !== null && this.#slots.get(pick)?.queue.length && !this.#scheduled.has(pick) &&
+      this.#inProgress !== pick
+    ) {
+      const isActive = this.#state.kind === "active" && this.#state.model === pick;
+      if (!isActive) this.#scheduleSwitch(pick);
+    }
+  }
+
+  #onIdle(model: string): void {
+    const active = this.#state.kind === "active" && this.#state.model === model;
+    if (active && !this.#shutdown.signal.aborted) this.#tick();
   }
 
   #view(): SwitcherView {

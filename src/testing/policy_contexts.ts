@@ -2,7 +2,7 @@ import { validateConfig } from "../config/load.ts";
 import type { PolicySettings } from "../config/types.ts";
 import type { PolicyContext, ScheduleContext } from "../policy/policy.ts";
 
-/** Defaults: max_wait 15 s, min_active 5 s, coalesce 2 s, amortization 0.5, min_quantum 2 s, tick 500 ms. */
+/** Defaults: max_wait 15 s, min_active 5 s, coalesce 2 s, amortization 0.5, min_quantum 2 s, tick 250 ms. */
 export const policyDefaults: PolicySettings =
   validateConfig({ models: { a: { model_path: "a", port: 1 } } }).config.policy;
 

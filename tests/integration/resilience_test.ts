@@ -2,7 +2,10 @@ import { assert, assertEquals, assertMatch } from "../../src/testing/assert.ts";
 import { isAlive, RunningDaemon } from "./harness.ts";
 
 Deno.test("llmux keeps a model active for min_active_secs before switching away", async () => {
-  const d = await RunningDaemon.start({ models: { a: {}, b: {} }, policy: { min_active_secs: 1.5 } });
+  const d = await RunningDaemon.start({
+    models: { a: {}, b: {} },
+    policy: { policy_type: "fifo", min_active_secs: 1.5 },
+  });
   try {
     await (await d.chat("a")).body?.cancel();
     const started = performance.now();

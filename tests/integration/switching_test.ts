@@ -131,3 +131,21 @@ Deno.test("llmux cleans up after a failed wake and the next switch works", async
     await d.stop();
   }
 });
+
+Deno.test("llmux's default adaptive policy leaves an idle model without waiting out min_active_secs", async () => {
+  const d = await RunningDaemon.start({ models: { a: {}, b: {} }, policy: { min_active_secs: 5 } });
+  try {
+    for (const model of ["a", "b", "a", "b"]) {
+      const res = await d.chat(model);
+      assertEquals(res.status, 200);
+      await res.body?.cancel();
+    }
+    const switches = d.lines.filter((l) => /b is active \(\d+ ms switch from a\)/.test(l));
+    assertEquals(switches.length, 2);
+    const ms = Number(/\((\d+) ms switch/.exec(switches.at(-1)!)![1]);
+    // FIFO would wait out the 5 s cooldown here (see resilience_test.ts); a is idle, so adaptive does not.
+    assert(ms < 2500, `the second a -> b switch took ${ms} ms`);
+  } finally {
+    await d.stop();
+  }
+});
