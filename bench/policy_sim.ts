@@ -1,10 +1,13 @@
 /**
  * Deterministic discrete-event simulation of switching policies: the daemon's real Switcher and policy
- * objects on a simulated clock, engines that take the given switch cost (20 % sleep, 80 % wake) and run up
- * to 4 requests at once, and the workloads of bench/sim/workloads.ts. Prints one table: per profile, switch cost and policy, the GPU
- * serving fraction (time with a request running ÷ wall time), p50/p95/max queue wait, switches, and
- * requests that hit request_timeout_secs, each averaged over SIM_SEEDS (default 3) draws of the profile.
- * Run: deno task sim  (SIM_COSTS=2,5 SIM_PROFILES=balanced-2 to filter)
+ * objects on a simulated clock, engines that take the given switch cost (20 % sleep, 80 % wake), and the
+ * workloads of bench/sim/workloads.ts. A request's service time is the GPU time it needs: an engine spends
+ * it on one request at a time (batching would shorten every request alike, which rescales time but does
+ * not change which policy wastes less of it). Prints one table: per profile, switch cost and policy, the
+ * GPU serving fraction (GPU time serving requests ÷ wall time), p50/p95/max wait until service starts,
+ * switches, requests that hit request_timeout_secs and requests starved (sim/decisions.ts), each averaged
+ * over SIM_SEEDS (default 10) draws of the profile; then a summary and the goal verdict (sim/goal.ts).
+ * Run: deno task sim  (SIM_COSTS=2,5 SIM_PROFILES=balanced-2 SIM_SEEDS=3 to narrow it down)
  */
 import { sleep } from "../src/core/clock.ts";
 import { EventBus, type LlmuxEvent } from "../src/core/events.ts";
@@ -33,8 +36,6 @@ const REQUEST_TIMEOUT_MS = 60_000;
 const WALL_MS = DURATION_MS + REQUEST_TIMEOUT_MS;
 /** A decision may come one scheduler tick after max_wait is reached. */
 const STARVE_SLACK_MS = 1000;
-/** Requests an engine runs at once. */
-const BATCH = Number(Deno.env.get("SIM_BATCH") ?? 1);
 const settings: PolicySettings = {
   ...validateConfig({ models: { a: { model_path: "a", port: 1 } } }).config.policy,
   requestTimeoutMs: REQUEST_TIMEOUT_MS,
@@ -121,32 +122,27 @@ export async function simulate(
       costs: { estimateMs: (f, t) => costs.estimateMs(f, t) },
     },
   );
-  // Each engine runs up to BATCH requests at once (continuous batching), FIFO beyond that. The wait is
-  // arrival to start of service; "serving" is time with at least one request running.
+  // Each engine serves its admitted requests in arrival order; the wait is arrival to start of service.
   const waits: number[] = [];
   let timeouts = 0;
   let busyMs = 0;
-  let running = 0;
-  let busySince = 0;
-  const servers = new Map<
+  const engines = new Map<
     string,
-    { running: number; queue: Array<{ at: number; serviceMs: number; release: () => void }> }
+    { busy: boolean; queue: Array<{ at: number; serviceMs: number; release: () => void }> }
   >();
-  for (const m of w.models) servers.set(m, { running: 0, queue: [] });
+  for (const m of w.models) engines.set(m, { busy: false, queue: [] });
   const startNext = (model: string) => {
-    const server = servers.get(model)!;
-    while (server.running < BATCH && server.queue.length > 0) {
-      const job = server.queue.shift()!;
-      server.running++;
-      if (running++ === 0) busySince = clock.now();
-      waits.push(clock.now() - job.at);
-      clock.setTimer(job.serviceMs, () => {
-        server.running--;
-        if (--running === 0) busyMs += clock.now() - busySince;
-        job.release();
-        startNext(model);
-      });
-    }
+    const engine = engines.get(model)!;
+    const job = engine.busy ? undefined : engine.queue.shift();
+    if (!job) return;
+    engine.busy = true;
+    waits.push(clock.now() - job.at);
+    clock.setTimer(job.serviceMs, () => {
+      engine.busy = false;
+      busyMs += job.serviceMs;
+      job.release();
+      startNext(model);
+    });
   };
   for (const a of w.arrivals) {
     clock.setTimer(a.at, () => {
@@ -158,8 +154,11 @@ export async function simulate(
       if (queued) watch.queued(a.model);
       granted.then((guard) => {
         if (queued) watch.left(a.model, a.at, true);
-        const server = servers.get(a.model)!;
-        server.queue.push({ at: a.at, serviceMs: a.serviceMs, release: () => guard.release() });
+        engines.get(a.model)!.queue.push({
+          at: a.at,
+          serviceMs: a.serviceMs,
+          release: () => guard.release(),
+        });
         startNext(a.model);
       }, (err) => {
         if (!(err instanceof SwitchTimeoutError)) throw err;
@@ -170,7 +169,9 @@ export async function simulate(
   }
   // Long enough for every admitted request to finish: all of them count, whenever they ran.
   await clock.runUntil(DURATION_MS + 10 * REQUEST_TIMEOUT_MS);
-  if (running > 0) throw new Error(`${w.name}: requests still running at the end of the simulation`);
+  if ([...engines.values()].some((e) => e.busy || e.queue.length > 0)) {
+    throw new Error(`${w.name}: requests still running at the end of the simulation`);
+  }
   switcher.beginShutdown();
   const sorted = waits.sort((a, b) => a - b);
   return {
@@ -190,7 +191,7 @@ const fmt = (n: number, digits: number, width: number) => n.toFixed(digits).padS
 function row(r: SimResult): string {
   return `${fmt(r.servingFraction * 100, 1, 6)}% ${fmt(r.p50, 1, 7)} ${fmt(r.p95, 1, 7)} ${
     fmt(r.max, 1, 7)
-  } ${fmt(r.switches, 0, 9)} ${fmt(r.timeouts, 0, 9)} ${fmt(r.starved, 0, 8)}`;
+  } ${fmt(r.switches, 0, 9)} ${fmt(r.timeouts, 0, 9)} ${fmt(r.starved, 1, 8)}`;
 }
 
 function why(v: Verdict): string {

@@ -40,7 +40,8 @@ export class CostAwarePolicy implements Policy {
     let pick: string | null = null;
     let oldest = this.#s.maxWaitMs;
     for (const [model, wait] of Object.entries(ctx.oldestWaitMs)) {
-      if (model !== ctx.active && (ctx.queueDepths[model] ?? 0) > 0 && wait >= oldest) {
+      const pending = ctx.switchesPending.includes(model);
+      if (model !== ctx.active && !pending && (ctx.queueDepths[model] ?? 0) > 0 && wait >= oldest) {
         pick = model;
         oldest = wait;
       }

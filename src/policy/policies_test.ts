@@ -65,6 +65,15 @@ Deno.test("TimeSlicePolicy sends a stale shallow queue before a deep one, also m
   assertEquals(p.tick(ctx), "b");
   assertEquals(p.tick({ ...ctx, active: null, activeForMs: 0 }), "b");
   assertEquals(p.tick({ ...ctx, oldestWaitMs: { a: 0, b: 14_000, c: 3_000 } }), "c", "none stale: deepest");
+  const twoStale = { ...ctx, oldestWaitMs: { a: 0, b: 20_000, c: 16_000 } };
+  assertEquals(p.tick({ ...twoStale, switchesPending: ["b"] }), "c", "the next stale one, not b again");
+});
+
+Deno.test("CostAwarePolicy's tick moves on to the next stale model while one switch is queued", () => {
+  const p = new CostAwarePolicy(s);
+  const ctx = tick({ queueDepths: { a: 0, b: 1, c: 1 }, oldestWaitMs: { a: 0, b: 20_000, c: 16_000 } });
+  assertEquals(p.tick(ctx), "b");
+  assertEquals(p.tick({ ...ctx, switchesPending: ["b"] }), "c");
 });
 
 Deno.test("every policy honours drain_before_switch", () => {

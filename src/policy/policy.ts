@@ -13,7 +13,7 @@ export interface PolicyContext {
   readonly activeForMs: number;
   /** Measured cost (EMA) of switching from the active model (or from idle) to `target`, if ever seen. */
   readonly switchCostMs: number | undefined;
-  /** Models with a switch decided and not yet done (queued for the switch lock, deferred or running). */
+  /** Models with a switch queued for the switch lock or running (a deferred one is not decided yet). */
   readonly switchesPending: readonly string[];
 }
 
@@ -29,7 +29,7 @@ export interface ScheduleContext {
   readonly oldestWaitMs: Readonly<Record<string, number>>;
   /** Measured cost of switching from the active model (or from idle) to each model, if ever seen. */
   readonly switchCostsMs: Readonly<Record<string, number | undefined>>;
-  /** Models with a switch decided and not yet done (queued for the switch lock, deferred or running). */
+  /** Models with a switch queued for the switch lock or running (a deferred one is not decided yet). */
   readonly switchesPending: readonly string[];
 }
 

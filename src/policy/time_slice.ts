@@ -37,7 +37,7 @@ export class TimeSlicePolicy implements Policy {
     const deepest = () =>
       others.reduce((a, b) => ((ctx.queueDepths[b] ?? 0) > (ctx.queueDepths[a] ?? 0) ? b : a));
     // Stale first, busy, idle or mid-switch: "deepest first" alone can pass over a short queue forever.
-    const stale = others.filter((m) => wait(m) >= this.#s.maxWaitMs);
+    const stale = others.filter((m) => wait(m) >= this.#s.maxWaitMs && !ctx.switchesPending.includes(m));
     const quantumOver = ctx.active === null || ctx.activeForMs >= this.#s.minQuantumMs;
     if (stale.length > 0 && quantumOver) return stale.reduce((a, b) => (wait(b) > wait(a) ? b : a));
     if (ctx.active === null) return deepest();

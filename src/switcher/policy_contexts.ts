@@ -13,7 +13,7 @@ export interface SwitcherView {
   readonly activatedAt: number;
   readonly slots: ReadonlyMap<string, SlotView>;
   readonly costs?: { estimateMs(from: string | null, to: string): number | undefined };
-  /** Targets of switches scheduled, deferred or running. */
+  /** Targets of switches queued for the lock or running. */
   readonly switchesPending: readonly string[];
 }
 

@@ -254,7 +254,6 @@ export class Switcher {
       switchesPending: [
         ...new Set([
           ...this.#scheduled,
-          ...this.#deferred.keys(),
           ...(this.#inProgress === null ? [] : [this.#inProgress]),
         ]),
       ],
