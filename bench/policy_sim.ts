@@ -90,7 +90,7 @@ class SimEngines implements Lifecycle {
 export async function simulate(
   w: Workload,
   costMs: number,
-  policyName: string,
+  policy: string | ((s: PolicySettings) => Policy),
   trace?: (now: number, e: LlmuxEvent) => void,
 ): Promise<SimResult> {
   const clock = new SimClock();
@@ -115,7 +115,7 @@ export async function simulate(
     },
     {
       lifecycle: new SimEngines(clock, costMs),
-      policy: watch.wrap(POLICIES[policyName]!(settings)),
+      policy: watch.wrap((typeof policy === "string" ? POLICIES[policy]! : policy)(settings)),
       clock,
       log: logger("sim"),
       events,

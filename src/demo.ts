@@ -23,7 +23,7 @@ export function demoConfig(port: number): Config {
     vllm_command: mock,
     startup_timeout_secs: 60,
     shutdown_grace_secs: 5,
-    policy: { policy_type: "fifo", min_active_secs: 1, request_timeout_secs: 60 },
+    policy: { min_active_secs: 1, request_timeout_secs: 60 },
     models: {
       "qwen-8b": {
         model_path: "Qwen/Qwen3-8B",

@@ -1,0 +1,48 @@
+import { assertEquals } from "../../src/testing/assert.ts";
+import type { Policy } from "../../src/policy/policy.ts";
+import { simulate } from "../policy_sim.ts";
+import { DURATION_MS, type Workload } from "./workloads.ts";
+
+const WALL_MS = DURATION_MS + 60_000;
+
+/** a at 0 s, then b every 2 s from 1 s: each b request waits for a switch. */
+const small: Workload = {
+  name: "small",
+  models: ["a", "b"],
+  arrivals: [
+    { at: 0, model: "a", serviceMs: 1_000 },
+    ...Array.from({ length: 5 }, (_, i) => ({ at: 1_000 + i * 2_000, model: "b", serviceMs: 500 })),
+  ],
+};
+
+Deno.test("simulate() counts served GPU time against the fixed wall, and FIFO starves nobody", async () => {
+  const r = await simulate(small, 2_000, "fifo");
+  assertEquals([r.served, r.timeouts, r.starved], [6, 0, 0]);
+  assertEquals(r.servingFraction, 3_500 / WALL_MS);
+  assertEquals(r.switches, 1, "a -> b once; the cold start of a is not a switch");
+});
+
+Deno.test("simulate() counts requests a policy leaves undecided past max_wait as starved", async () => {
+  // Decides for b only once its oldest request waited 30 s (max_wait is 15 s).
+  const lazy = (): Policy => ({
+    name: "lazy",
+    onPendingRequest: (ctx) => (ctx.target === "a" ? { kind: "switch_now" } : { kind: "skip" }),
+    drainBeforeSwitch: () => true,
+    tickIntervalMs: 250,
+    tick: (ctx) => ((ctx.oldestWaitMs.b ?? 0) >= 30_000 ? "b" : null),
+  });
+  const r = await simulate(small, 2_000, lazy);
+  // Decided at 31 s: b's requests from 1, 3, 5, 7 s waited 30, 28, 26, 24 s for it, the one from 9 s 22 s.
+  assertEquals([r.served, r.timeouts, r.starved], [6, 0, 5]);
+});
+
+Deno.test("simulate() leaves timed-out requests out of the serving fraction", async () => {
+  const never = (): Policy => ({
+    name: "never",
+    onPendingRequest: (ctx) => (ctx.target === "a" ? { kind: "switch_now" } : { kind: "skip" }),
+    drainBeforeSwitch: () => true,
+  });
+  const r = await simulate(small, 2_000, never);
+  assertEquals([r.served, r.timeouts, r.starved], [1, 5, 5]);
+  assertEquals(r.servingFraction, 1_000 / WALL_MS);
+});
