@@ -348,3 +348,26 @@ Deno.test("Switcher lets the policy set the cooldown and shows switches under wa
   assertEquals(s.lifecycle.log.slice(3), ["sleep:b", "wake:c"]);
   s.switcher.beginShutdown();
 });
+
+Deno.test("Switcher skips the policy's ticks in manual mode", async () => {
+  const policy: Policy = {
+    name: "always-b",
+    onPendingRequest: () => ({ kind: "skip" }),
+    drainBeforeSwitch: () => true,
+    tickIntervalMs: 100,
+    tick: (ctx) => (ctx.queueDepths.b ? "b" : null),
+  };
+  const s = setup({}, true, policy);
+  await s.switcher.forceSwitch("a");
+  // Queued in auto mode (manual mode would reject it): a waiter the tick would switch for.
+  const forB = s.switcher.acquire("b");
+  s.switcher.setMode({ mode: "manual", pinned: "a" });
+  await s.clock.advance(1_000);
+  assertEquals(s.switcher.state, { kind: "active", model: "a" });
+  assertEquals(s.lifecycle.log, ["wake:a"]);
+  s.switcher.setMode({ mode: "auto" });
+  await s.clock.advance(200);
+  (await forB).release();
+  assertEquals(s.lifecycle.log, ["wake:a", "sleep:a", "wake:b"]);
+  s.switcher.beginShutdown();
+});
