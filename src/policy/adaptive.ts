@@ -36,8 +36,13 @@ export class AdaptivePolicy implements Policy {
   }
 
   tick(ctx: ScheduleContext): string | null {
+    const cost = (m: string) => Math.max(ctx.switchCostsMs[m] ?? DEFAULT_COST_MS, 100);
+    // A queue whose newest request times out before a switch could wake its model is not worth a switch.
+    const alive = (m: string) =>
+      ctx.switchCostsMs[m] === undefined ||
+      this.#s.requestTimeoutMs - (ctx.newestWaitMs[m] ?? 0) >= cost(m);
     const waiting = Object.keys(ctx.queueDepths).filter((m) =>
-      m !== ctx.active && (ctx.queueDepths[m] ?? 0) > 0
+      m !== ctx.active && (ctx.queueDepths[m] ?? 0) > 0 && alive(m)
     );
     const wait = (m: string) => ctx.oldestWaitMs[m] ?? 0;
     // Due: decided now or the request waits past max_wait before anyone decides for it.
@@ -49,7 +54,6 @@ export class AdaptivePolicy implements Policy {
     const idle = ctx.active === null ||
       (ctx.activeInFlight === 0 && (ctx.queueDepths[ctx.active] ?? 0) === 0);
     if (!idle || waiting.length === 0) return null;
-    const cost = (m: string) => Math.max(ctx.switchCostsMs[m] ?? DEFAULT_COST_MS, 100);
     const value = (m: string) => (ctx.queueDepths[m] ?? 0) * wait(m) / cost(m);
     return waiting.reduce((a, b) => (value(b) > value(a) ? b : a));
   }

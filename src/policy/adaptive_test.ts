@@ -58,3 +58,16 @@ Deno.test("AdaptivePolicy picks the queue with the most waiting per second of sw
   // An unmeasured switch counts as 10 s (the reference's guess): b 2 x 6 s / 10 s < c 2 x 3 s / 3 s.
   assertEquals(p.tick({ ...ctx, switchCostsMs: { a: undefined, b: undefined, c: 3_000 } }), "c");
 });
+
+Deno.test("AdaptivePolicy does not switch for a queue that times out before the switch could finish", () => {
+  const p = new AdaptivePolicy({ ...s, requestTimeoutMs: 60_000 });
+  const ctx = tick({
+    activeInFlight: 0,
+    queueDepths: { a: 0, b: 3, c: 0 },
+    oldestWaitMs: { a: 0, b: 58_000, c: 0 },
+    newestWaitMs: { a: 0, b: 57_000, c: 0 },
+    switchCostsMs: { a: undefined, b: 4_000, c: 4_000 },
+  });
+  assertEquals(p.tick(ctx), null, "3 s left, 4 s to wake b");
+  assertEquals(p.tick({ ...ctx, newestWaitMs: { a: 0, b: 50_000, c: 0 } }), "b");
+});

@@ -27,6 +27,8 @@ export interface ScheduleContext {
   readonly queueDepths: Readonly<Record<string, number>>;
   /** Age of the oldest waiter per model (0 when none). */
   readonly oldestWaitMs: Readonly<Record<string, number>>;
+  /** Age of the newest waiter per model (0 when none): with request_timeout, when the queue runs dry. */
+  readonly newestWaitMs: Readonly<Record<string, number>>;
   /** Measured cost of switching from the active model (or from idle) to each model, if ever seen. */
   readonly switchCostsMs: Readonly<Record<string, number | undefined>>;
   /** Models with a switch queued for the switch lock or running (a deferred one is not decided yet). */

@@ -2,7 +2,7 @@ import type { PolicyContext, ScheduleContext } from "../policy/policy.ts";
 
 /** What the policy snapshots read of one model's queue and in-flight set. */
 export interface SlotView {
-  readonly queue: { readonly length: number; oldestWaitMs(): number };
+  readonly queue: { readonly length: number; oldestWaitMs(): number; newestWaitMs(): number };
   readonly inFlight: { readonly size: number };
 }
 
@@ -37,10 +37,12 @@ export function pendingContext(v: SwitcherView, target: string): PolicyContext {
 export function scheduleContext(v: SwitcherView): ScheduleContext {
   const queueDepths: Record<string, number> = {};
   const oldestWaitMs: Record<string, number> = {};
+  const newestWaitMs: Record<string, number> = {};
   const switchCostsMs: Record<string, number | undefined> = {};
   for (const [model, slot] of v.slots) {
     queueDepths[model] = slot.queue.length;
     oldestWaitMs[model] = slot.queue.oldestWaitMs();
+    newestWaitMs[model] = slot.queue.newestWaitMs();
     switchCostsMs[model] = v.costs?.estimateMs(v.active, model);
   }
   return {
@@ -50,6 +52,7 @@ export function scheduleContext(v: SwitcherView): ScheduleContext {
     activeInFlight: v.active ? v.slots.get(v.active)!.inFlight.size : 0,
     queueDepths,
     oldestWaitMs,
+    newestWaitMs,
     switchCostsMs,
     switchesPending: v.switchesPending,
   };

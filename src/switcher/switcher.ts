@@ -67,6 +67,8 @@ export class Switcher {
   /** Models with a switch task waiting for the lock (one is enough: it serves the whole queue). */
   readonly #scheduled = new Set<string>();
   readonly #deferred = new Map<string, () => void>();
+  /** Models whose switch was skipped as doomed, with their newest waiter's arrival: no retry before a newer one. */
+  readonly #doomedSince = new Map<string, number>();
   /** The target of the switch holding the lock (cooldown included), for the policy's view. */
   #inProgress: string | null = null;
   readonly #shutdown = new AbortController();
@@ -235,8 +237,33 @@ export class Switcher {
       this.#inProgress !== pick
     ) {
       const isActive = this.#state.kind === "active" && this.#state.model === pick;
-      if (!isActive) this.#scheduleSwitch(pick);
+      const newest = this.#deps.clock.now() - this.#slots.get(pick)!.queue.newestWaitMs();
+      const doomed = (this.#doomedSince.get(pick) ?? -Infinity) >= newest;
+      if (!isActive && !doomed) this.#scheduleSwitch(pick);
     }
+  }
+
+  /**
+   * Whether every request waiting for `target` will have timed out before a switch could wake it (by the
+   * measured cost). Such a switch would serve nobody and hold the GPU for nothing; the waiters get their
+   * timeout either way. Unmeasured costs never skip.
+   */
+  #doomed(from: string, target: string): boolean {
+    const costMs = this.#deps.costs?.estimateMs(from, target);
+    const slot = this.#slots.get(target)!;
+    if (costMs === undefined || slot.queue.length === 0) return false;
+    const left = this.#settings.requestTimeoutMs - slot.queue.newestWaitMs();
+    if (left >= costMs) return false;
+    this.#doomedSince.set(target, this.#deps.clock.now() - slot.queue.newestWaitMs());
+    this.#deps.log.info(
+      "Skipping the switch to {model}: its {n} waiting request(s) time out before it could wake",
+      {
+        event: "switch_skipped",
+        model: target,
+        n: slot.queue.length,
+      },
+    );
+    return true;
   }
 
   #onIdle(model: string): void {
@@ -323,6 +350,7 @@ export class Switcher {
         if (cooldown > 0) await sleep(clock, cooldown, shutdown);
         this.#phase("cooldown", from, target, started);
         if (slot.queue.length === 0 && !force) return undefined;
+        if (!force && this.#doomed(from, target)) return undefined;
       }
       this.#setState({ kind: "switching", from, to: target });
       log.info("Switching {from} -> {to} ({queued} queued)", {
@@ -358,6 +386,7 @@ export class Switcher {
       // The cost a policy weighs: GPU time lost to the switch itself (sleep + wake), not cooldown or drain.
       const costMs = clock.now() - (sleepStarted ?? wakeStarted);
       this.#setState({ kind: "active", model: target });
+      this.#doomedSince.delete(target);
       this.#activatedAt = clock.now();
       this.#lastFailureAt = -Infinity;
       policy.onSwitchComplete?.(from, target, costMs);

@@ -371,3 +371,32 @@ Deno.test("Switcher skips the policy's ticks in manual mode", async () => {
   assertEquals(s.lifecycle.log, ["wake:a", "sleep:a", "wake:b"]);
   s.switcher.beginShutdown();
 });
+
+Deno.test("Switcher skips a switch whose waiters all time out before the model could wake", async () => {
+  const clock = new ManualClock();
+  const lifecycle = new FakeLifecycle();
+  const switcher = new Switcher(
+    { models: ["a", "b"], requestTimeoutMs: 10_000, minActiveMs: 8_000, drainTimeoutMs: 60_000 },
+    {
+      lifecycle,
+      policy: new FifoPolicy({ drainBeforeSwitch: true }),
+      clock,
+      log: logger("test"),
+      costs: { estimateMs: (from) => (from === null ? undefined : 5_000) },
+    },
+  );
+  const first = switcher.acquire("a");
+  await clock.advance(0);
+  (await first).release();
+  // Queued at 0 s; the cooldown ends at 8 s, when 2 s are left of its 10 s and waking b takes 5 s.
+  const doomed = assertRejects(() => switcher.acquire("b"), SwitchTimeoutError);
+  await clock.advance(10_000);
+  await doomed;
+  assertEquals(lifecycle.log, ["wake:a"], "a kept serving; no switch for nobody");
+  assertEquals(switcher.state, { kind: "active", model: "a" });
+  const alive = switcher.acquire("b");
+  await clock.advance(0);
+  (await alive).release();
+  assertEquals(lifecycle.log, ["wake:a", "sleep:a", "wake:b"], "a waiter with time left is served");
+  switcher.beginShutdown();
+});

@@ -32,6 +32,12 @@ export class WaiterQueue {
     return first ? this.#clock.now() - first.queuedAt : 0;
   }
 
+  /** Age of the newest waiter in ms (0 when empty). */
+  newestWaitMs(): number {
+    const last = this.#items.at(-1);
+    return last ? this.#clock.now() - last.queuedAt : 0;
+  }
+
   /**
    * Queues a waiter that rejects with `onTimeout()` after `timeoutMs`, or with the signal's reason when
    * `signal` aborts.

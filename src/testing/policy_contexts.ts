@@ -27,6 +27,7 @@ export const tick = (over: Partial<ScheduleContext>): ScheduleContext => ({
   activeInFlight: 1,
   queueDepths: { a: 0, b: 1, c: 0 },
   oldestWaitMs: { a: 0, b: 1_000, c: 0 },
+  newestWaitMs: { a: 0, b: 1_000, c: 0 },
   switchCostsMs: { a: undefined, b: 4_000, c: 4_000 },
   switchesPending: [],
   ...over,
