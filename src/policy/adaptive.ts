@@ -2,11 +2,17 @@ import type { PolicySettings } from "../config/types.ts";
 import { DEFAULT_COST_MS } from "./cost_aware.ts";
 import type { Decision, Policy, PolicyContext, ScheduleContext } from "./policy.ts";
 
+/** The active model has nothing running or queued (or there is none). */
+function activeIdle(ctx: ScheduleContext): boolean {
+  return ctx.active === null || (ctx.activeInFlight === 0 && (ctx.queueDepths[ctx.active] ?? 0) === 0);
+}
+
 /**
  * Keeps a busy model for as long as no one else's wait forces a move, so each switch is paid for by as
- * much serving as possible; leaves an idle model at once. Where to go: a model whose oldest request
- * reached `max_wait_secs` goes first (so no request waits past it plus one switch); otherwise the queue
- * a switch serves most per second of switching (measured costs).
+ * much serving as possible; leaves an idle model at once, cooldown included. Where to go: a model whose
+ * oldest request reaches `max_wait_secs` goes first, oldest first (so no request goes undecided past it);
+ * otherwise the queue with the most waiting (depth × oldest wait) per second of measured switch cost.
+ * A queue that would time out before its model could wake is left alone.
  */
 export class AdaptivePolicy implements Policy {
   readonly name = "adaptive";
@@ -26,9 +32,7 @@ export class AdaptivePolicy implements Policy {
 
   /** The cooldown protects a model's work; an idle model has none, so it may leave at once. */
   minActiveMs(ctx: ScheduleContext): number {
-    const idle = ctx.activeInFlight === 0 &&
-      (ctx.active === null || (ctx.queueDepths[ctx.active] ?? 0) === 0);
-    return idle ? 0 : this.#s.minActiveMs;
+    return activeIdle(ctx) ? 0 : this.#s.minActiveMs;
   }
 
   drainBeforeSwitch(): boolean {
@@ -45,15 +49,13 @@ export class AdaptivePolicy implements Policy {
       m !== ctx.active && (ctx.queueDepths[m] ?? 0) > 0 && alive(m)
     );
     const wait = (m: string) => ctx.oldestWaitMs[m] ?? 0;
-    // Due: decided now or the request waits past max_wait before anyone decides for it.
+    // Due: decided now, or by the next tick the request has waited past max_wait undecided.
     const due = waiting.filter((m) =>
       wait(m) + this.tickIntervalMs >= this.#s.maxWaitMs && !ctx.switchesPending.includes(m)
     );
     if (due.length > 0) return due.reduce((a, b) => (wait(b) > wait(a) ? b : a));
     if (ctx.switchesPending.length > 0) return null;
-    const idle = ctx.active === null ||
-      (ctx.activeInFlight === 0 && (ctx.queueDepths[ctx.active] ?? 0) === 0);
-    if (!idle || waiting.length === 0) return null;
+    if (!activeIdle(ctx) || waiting.length === 0) return null;
     const value = (m: string) => (ctx.queueDepths[m] ?? 0) * wait(m) / cost(m);
     return waiting.reduce((a, b) => (value(b) > value(a) ? b : a));
   }
