@@ -400,3 +400,27 @@ Deno.test("Switcher skips a switch whose waiters all time out before the model c
   assertEquals(lifecycle.log, ["wake:a", "sleep:a", "wake:b"], "a waiter with time left is served");
   switcher.beginShutdown();
 });
+
+Deno.test("Switcher asks the policy again the moment the active model runs out of requests", async () => {
+  const policy: Policy = {
+    name: "leave-when-idle",
+    onPendingRequest: (ctx) => (ctx.active === null ? { kind: "switch_now" } : { kind: "skip" }),
+    drainBeforeSwitch: () => true,
+    // A tick so rare that only the idle moment can explain a prompt switch.
+    tickIntervalMs: 60_000,
+    tick: (ctx) => (ctx.activeInFlight === 0 && ctx.queueDepths.b ? "b" : null),
+  };
+  const s = setup({}, true, policy);
+  const first = s.switcher.acquire("a");
+  await s.clock.advance(0);
+  const guard = await first;
+  const forB = s.switcher.acquire("b");
+  await s.clock.advance(1_000);
+  assertEquals(s.lifecycle.log, ["wake:a"], "a is busy: the policy keeps it");
+  guard.release();
+  await s.clock.advance(0);
+  (await forB).release();
+  assertEquals(s.lifecycle.log, ["wake:a", "sleep:a", "wake:b"]);
+  assertEquals(s.clock.now(), 1_000, "switched at the release, not at the next tick");
+  s.switcher.beginShutdown();
+});
