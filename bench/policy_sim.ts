@@ -33,7 +33,7 @@ const REQUEST_TIMEOUT_MS = 60_000;
  * every policy, so serving fractions compare the GPU time each turned into served requests (all of it,
  * also what ran after this window) rather than how the tail of the run happened to fall.
  */
-const WALL_MS = DURATION_MS + REQUEST_TIMEOUT_MS;
+export const WALL_MS = DURATION_MS + REQUEST_TIMEOUT_MS;
 /** A decision may come one scheduler tick after max_wait is reached. */
 const STARVE_SLACK_MS = 1000;
 const settings: PolicySettings = {

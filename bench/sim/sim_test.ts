@@ -1,9 +1,7 @@
 import { assertEquals } from "../../src/testing/assert.ts";
 import type { Policy } from "../../src/policy/policy.ts";
-import { simulate } from "../policy_sim.ts";
-import { DURATION_MS, type Workload } from "./workloads.ts";
-
-const WALL_MS = DURATION_MS + 60_000;
+import { simulate, WALL_MS } from "../policy_sim.ts";
+import type { Workload } from "./workloads.ts";
 
 /** a at 0 s, then b every 2 s from 1 s: each b request waits for a switch. */
 const small: Workload = {

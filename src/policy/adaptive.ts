@@ -1,11 +1,7 @@
 import type { PolicySettings } from "../config/types.ts";
 import { DEFAULT_COST_MS } from "./cost_aware.ts";
 import type { Decision, Policy, PolicyContext, ScheduleContext } from "./policy.ts";
-
-/** The active model has nothing running or queued (or there is none). */
-function activeIdle(ctx: ScheduleContext): boolean {
-  return ctx.active === null || (ctx.activeInFlight === 0 && (ctx.queueDepths[ctx.active] ?? 0) === 0);
-}
+import { activeBusy, stalest, waitingModels } from "./queues.ts";
 
 /**
  * Keeps a busy model for as long as no one else's wait forces a move, so each switch is paid for by as
@@ -32,7 +28,7 @@ export class AdaptivePolicy implements Policy {
 
   /** The cooldown protects a model's work; an idle model has none, so it may leave at once. */
   minActiveMs(ctx: ScheduleContext): number {
-    return activeIdle(ctx) ? 0 : this.#s.minActiveMs;
+    return activeBusy(ctx) ? this.#s.minActiveMs : 0;
   }
 
   drainBeforeSwitch(): boolean {
@@ -45,18 +41,12 @@ export class AdaptivePolicy implements Policy {
     const alive = (m: string) =>
       ctx.switchCostsMs[m] === undefined ||
       this.#s.requestTimeoutMs - (ctx.newestWaitMs[m] ?? 0) >= cost(m);
-    const waiting = Object.keys(ctx.queueDepths).filter((m) =>
-      m !== ctx.active && (ctx.queueDepths[m] ?? 0) > 0 && alive(m)
-    );
-    const wait = (m: string) => ctx.oldestWaitMs[m] ?? 0;
+    const waiting = waitingModels(ctx).filter(alive);
     // Due: decided now, or by the next tick the request has waited past max_wait undecided.
-    const due = waiting.filter((m) =>
-      wait(m) + this.tickIntervalMs >= this.#s.maxWaitMs && !ctx.switchesPending.includes(m)
-    );
-    if (due.length > 0) return due.reduce((a, b) => (wait(b) > wait(a) ? b : a));
-    if (ctx.switchesPending.length > 0) return null;
-    if (!activeIdle(ctx) || waiting.length === 0) return null;
-    const value = (m: string) => (ctx.queueDepths[m] ?? 0) * wait(m) / cost(m);
+    const due = stalest(ctx, waiting, this.#s.maxWaitMs - this.tickIntervalMs);
+    if (due !== null) return due;
+    if (ctx.switchesPending.length > 0 || activeBusy(ctx) || waiting.length === 0) return null;
+    const value = (m: string) => (ctx.queueDepths[m] ?? 0) * (ctx.oldestWaitMs[m] ?? 0) / cost(m);
     return waiting.reduce((a, b) => (value(b) > value(a) ? b : a));
   }
 }

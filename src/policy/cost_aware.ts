@@ -1,5 +1,6 @@
 import type { PolicySettings } from "../config/types.ts";
 import type { Decision, Policy, PolicyContext, ScheduleContext } from "./policy.ts";
+import { stalest, waitingModels } from "./queues.ts";
 
 /** Assumed switch cost before one was measured (the reference's constant). */
 export const DEFAULT_COST_MS = 10_000;
@@ -37,15 +38,6 @@ export class CostAwarePolicy implements Policy {
 
   /** Timer-driven staleness: the model whose oldest request has waited longest past max_wait goes next. */
   tick(ctx: ScheduleContext): string | null {
-    let pick: string | null = null;
-    let oldest = this.#s.maxWaitMs;
-    for (const [model, wait] of Object.entries(ctx.oldestWaitMs)) {
-      const pending = ctx.switchesPending.includes(model);
-      if (model !== ctx.active && !pending && (ctx.queueDepths[model] ?? 0) > 0 && wait >= oldest) {
-        pick = model;
-        oldest = wait;
-      }
-    }
-    return pick;
+    return stalest(ctx, waitingModels(ctx), this.#s.maxWaitMs);
   }
 }

@@ -1,5 +1,6 @@
 import type { PolicySettings } from "../config/types.ts";
 import type { Decision, Policy, PolicyContext, ScheduleContext } from "./policy.ts";
+import { activeBusy, stalest, waitingModels } from "./queues.ts";
 
 /**
  * The reference's TimeSlice (spec 6.4, "drain first"): arrivals switch only when stale or idle; a timer
@@ -29,20 +30,16 @@ export class TimeSlicePolicy implements Policy {
   }
 
   tick(ctx: ScheduleContext): string | null {
-    const others = Object.keys(ctx.queueDepths).filter((m) =>
-      m !== ctx.active && (ctx.queueDepths[m] ?? 0) > 0
-    );
+    const others = waitingModels(ctx);
     if (others.length === 0) return null;
-    const wait = (m: string) => ctx.oldestWaitMs[m] ?? 0;
     const deepest = () =>
       others.reduce((a, b) => ((ctx.queueDepths[b] ?? 0) > (ctx.queueDepths[a] ?? 0) ? b : a));
     // Stale first, busy, idle or mid-switch: "deepest first" alone can pass over a short queue forever.
-    const stale = others.filter((m) => wait(m) >= this.#s.maxWaitMs && !ctx.switchesPending.includes(m));
     const quantumOver = ctx.active === null || ctx.activeForMs >= this.#s.minQuantumMs;
-    if (stale.length > 0 && quantumOver) return stale.reduce((a, b) => (wait(b) > wait(a) ? b : a));
+    const stale = quantumOver ? stalest(ctx, others, this.#s.maxWaitMs) : null;
+    if (stale !== null) return stale;
     if (ctx.active === null) return deepest();
-    if (ctx.activeForMs < this.#s.minQuantumMs) return null;
-    const busy = ctx.activeInFlight > 0 || (ctx.queueDepths[ctx.active] ?? 0) > 0;
-    return busy || ctx.activeForMs < this.#s.minActiveMs ? null : deepest();
+    if (!quantumOver || activeBusy(ctx) || ctx.activeForMs < this.#s.minActiveMs) return null;
+    return deepest();
   }
 }

@@ -67,8 +67,6 @@ export class Switcher {
   /** Models with a switch task waiting for the lock (one is enough: it serves the whole queue). */
   readonly #scheduled = new Set<string>();
   readonly #deferred = new Map<string, () => void>();
-  /** Models whose switch was skipped as doomed, with their newest waiter's arrival: no retry before a newer one. */
-  readonly #doomedSince = new Map<string, number>();
   /** The target of the switch holding the lock (cooldown included), for the policy's view. */
   #inProgress: string | null = null;
   readonly #shutdown = new AbortController();
@@ -237,33 +235,20 @@ export class Switcher {
       this.#inProgress !== pick
     ) {
       const isActive = this.#state.kind === "active" && this.#state.model === pick;
-      const newest = this.#deps.clock.now() - this.#slots.get(pick)!.queue.newestWaitMs();
-      const doomed = (this.#doomedSince.get(pick) ?? -Infinity) >= newest;
-      if (!isActive && !doomed) this.#scheduleSwitch(pick);
+      if (!isActive && !this.#doomed(this.#activeModel(), pick)) this.#scheduleSwitch(pick);
     }
   }
 
   /**
    * Whether every request waiting for `target` will have timed out before a switch could wake it (by the
-   * measured cost). Such a switch would serve nobody and hold the GPU for nothing; the waiters get their
-   * timeout either way. Unmeasured costs never skip.
+   * measured cost): such a switch would serve nobody and hold the GPU for nothing, while the waiters get
+   * their timeout either way. Unmeasured costs never count as doomed.
    */
-  #doomed(from: string, target: string): boolean {
+  #doomed(from: string | null, target: string): boolean {
     const costMs = this.#deps.costs?.estimateMs(from, target);
-    const slot = this.#slots.get(target)!;
-    if (costMs === undefined || slot.queue.length === 0) return false;
-    const left = this.#settings.requestTimeoutMs - slot.queue.newestWaitMs();
-    if (left >= costMs) return false;
-    this.#doomedSince.set(target, this.#deps.clock.now() - slot.queue.newestWaitMs());
-    this.#deps.log.info(
-      "Skipping the switch to {model}: its {n} waiting request(s) time out before it could wake",
-      {
-        event: "switch_skipped",
-        model: target,
-        n: slot.queue.length,
-      },
-    );
-    return true;
+    const queue = this.#slots.get(target)!.queue;
+    return costMs !== undefined && queue.length > 0 &&
+      this.#settings.requestTimeoutMs - queue.newestWaitMs() < costMs;
   }
 
   #onIdle(model: string): void {
@@ -278,12 +263,10 @@ export class Switcher {
       activatedAt: this.#activatedAt,
       slots: this.#slots,
       costs: this.#deps.costs,
-      switchesPending: [
-        ...new Set([
-          ...this.#scheduled,
-          ...(this.#inProgress === null ? [] : [this.#inProgress]),
-        ]),
-      ],
+      // #onPending and #tick never schedule the target in progress, so the two never overlap.
+      switchesPending: this.#inProgress === null
+        ? [...this.#scheduled]
+        : [...this.#scheduled, this.#inProgress],
     };
   }
 
@@ -350,7 +333,17 @@ export class Switcher {
         if (cooldown > 0) await sleep(clock, cooldown, shutdown);
         this.#phase("cooldown", from, target, started);
         if (slot.queue.length === 0 && !force) return undefined;
-        if (!force && this.#doomed(from, target)) return undefined;
+        if (!force && this.#doomed(from, target)) {
+          log.info(
+            "Skipping the switch to {model}: its {n} waiting request(s) time out before it could wake",
+            {
+              event: "switch_skipped",
+              model: target,
+              n: slot.queue.length,
+            },
+          );
+          return undefined;
+        }
       }
       this.#setState({ kind: "switching", from, to: target });
       log.info("Switching {from} -> {to} ({queued} queued)", {
@@ -386,7 +379,6 @@ export class Switcher {
       // The cost a policy weighs: GPU time lost to the switch itself (sleep + wake), not cooldown or drain.
       const costMs = clock.now() - (sleepStarted ?? wakeStarted);
       this.#setState({ kind: "active", model: target });
-      this.#doomedSince.delete(target);
       this.#activatedAt = clock.now();
       this.#lastFailureAt = -Infinity;
       policy.onSwitchComplete?.(from, target, costMs);
