@@ -1,6 +1,8 @@
 import { Hono } from "hono";
 import { sleep, systemClock } from "./core/clock.ts";
-import { ShuttingDownError } from "./core/errors.ts";
+import { ConfigError, describe, ShuttingDownError } from "./core/errors.ts";
+import { ApiKeys, InvalidApiKeyError, parseKeyFile } from "./http/api_keys.ts";
+import { errorResponse } from "./http/errors.ts";
 import { EventBus } from "./core/events.ts";
 import { logger } from "./core/log.ts";
 import type { Config } from "./config/types.ts";
@@ -34,13 +36,17 @@ export interface DaemonOptions {
   readonly signal?: AbortSignal;
   /** AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, for an object store without keys in the config. */
   readonly awsCredentials?: { accessKeyId?: string; secretAccessKey?: string };
+  /** The engines' base environment, already scrubbed of secrets (see scrubEnvironment). */
+  readonly engineEnv: Readonly<Record<string, string>>;
+  /** API keys from LLMUX_API_KEYS, added to the config's api_keys and api_keys_file. */
+  readonly envApiKeys?: readonly string[];
 }
 
 /**
  * The composition root: builds the real clock, spawner and fetch, wires the components, runs warmup,
  * then binds the metrics, admin and proxy ports (in that order, like the reference).
  */
-export async function startDaemon(config: Config, opts: DaemonOptions = {}): Promise<Daemon> {
+export async function startDaemon(config: Config, opts: DaemonOptions): Promise<Daemon> {
   const log = logger("daemon");
   const clock = systemClock;
   const fetch = globalThis.fetch.bind(globalThis);
@@ -63,7 +69,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const pools = new ConnectionPools();
   const orchestrator = new EngineOrchestrator(config, {
     pools,
-    spawner: new DenoSpawner(),
+    spawner: new DenoSpawner(opts.engineEnv),
     fetch,
     clock,
     events,
@@ -96,6 +102,10 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       signal: opts.signal ?? new AbortController().signal,
     });
   }
+
+  const keys = new ApiKeys(await collectApiKeys(config, opts.envApiKeys ?? []));
+  const stopKeyReload = config.apiKeysFile === null ? () => {} : reloadKeysOnHangup(config, opts, keys);
+  if (keys.enabled) log.info("Proxy requires an API key ({n} accepted)", { n: keys.size });
 
   const servers: Deno.HttpServer[] = [];
   let proxy: Deno.HttpServer;
@@ -134,6 +144,16 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
         engineState: (m) => orchestrator.state(m),
       });
       const metricsApp = new Hono();
+      const metricsToken = config.metricsToken === undefined ? undefined : new ApiKeys([config.metricsToken]);
+      metricsApp.onError((err) => errorResponse(err, log));
+      metricsApp.use(async (_c, next) => {
+        if (metricsToken && !metricsToken.accepts(_c.req.raw.headers)) {
+          throw new InvalidApiKeyError(
+            "Missing or wrong metrics token: send 'Authorization: Bearer <metrics_token>'",
+          );
+        }
+        await next();
+      });
       metricsApp.get(
         "/metrics",
         async (c) => c.body(await registry.metrics(), 200, { "content-type": registry.contentType }),
@@ -164,9 +184,10 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       "Proxy",
       config.host,
       config.port,
-      createProxyApp({ config, gate: switcher, fetch, log: logger("http"), clock, events, pools }),
+      createProxyApp({ config, gate: switcher, fetch, log: logger("http"), clock, events, pools, keys }),
     );
   } catch (err) {
+    stopKeyReload();
     await Promise.all(servers.map((s) => s.shutdown()));
     await orchestrator.stopAll();
     throw err;
@@ -178,6 +199,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       log.info("Shutting down: no new requests; waiting up to {s}s for in-flight requests", {
         s: config.shutdownGraceMs / 1000,
       });
+      stopKeyReload();
       switcher.beginShutdown();
       const closed = Promise.all(servers.map((s) => s.shutdown()));
       const drained = await withinMs(config.shutdownGraceMs, switcher.whenIdle());
@@ -191,6 +213,47 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       log.info("All engines stopped; bye");
     })();
   return { port: (proxy.addr as Deno.NetAddr).port, switcher, orchestrator, shutdown };
+}
+
+/** Every accepted proxy key: the config's api_keys, LLMUX_API_KEYS and api_keys_file. */
+async function collectApiKeys(config: Config, fromEnv: readonly string[]): Promise<string[]> {
+  const keys = [...config.apiKeys, ...fromEnv];
+  if (config.apiKeysFile !== null) {
+    const fromFile = await readKeyFile(config.apiKeysFile);
+    if (fromFile.length === 0) {
+      // An empty file would silently open the proxy to everyone.
+      throw new ConfigError("api_keys_file", `'${config.apiKeysFile}' holds no key (one key a line)`);
+    }
+    keys.push(...fromFile);
+  }
+  return keys;
+}
+
+async function readKeyFile(path: string): Promise<string[]> {
+  try {
+    return parseKeyFile(await Deno.readTextFile(path));
+  } catch (err) {
+    throw new ConfigError("api_keys_file", `cannot read '${path}': ${describe(err)}`, err);
+  }
+}
+
+/** SIGHUP re-reads api_keys_file; a failed read keeps the keys in force. Returns the unsubscribe. */
+function reloadKeysOnHangup(config: Config, opts: DaemonOptions, keys: ApiKeys): () => void {
+  const log = logger("daemon");
+  const onHangup = () =>
+    void spawnTask("reload api_keys_file", async () => {
+      try {
+        keys.replace(await collectApiKeys(config, opts.envApiKeys ?? []));
+        log.info("SIGHUP: reloaded API keys from {file} ({n} accepted)", {
+          file: config.apiKeysFile,
+          n: keys.size,
+        });
+      } catch (err) {
+        log.error("SIGHUP: kept the previous API keys: {error}", { error: describe(err) });
+      }
+    });
+  Deno.addSignalListener("SIGHUP", onHangup);
+  return () => Deno.removeSignalListener("SIGHUP", onHangup);
 }
 
 /** True if `work` settles within `ms`, false otherwise; the timer never outlives the race. */

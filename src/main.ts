@@ -17,6 +17,8 @@ import { runCheckpoint, runRestoreDetached, type ToolDeps } from "./tools/checkp
 import { openCheckpointStore } from "./checkpoint/open_store.ts";
 import { checkPermissions, describeNotCapable, PermissionError } from "./permissions.ts";
 import { VERSION } from "./version.ts";
+import { scrubEnvironment } from "./engine/engine_env.ts";
+import { parseKeyList } from "./http/api_keys.ts";
 
 const HELP = `llmux ${VERSION}: many LLMs, one GPU, one OpenAI-compatible endpoint
 
@@ -33,7 +35,9 @@ Usage:
   llmux mock-vllm serve <model> --port N [...] the mock vLLM engine (accepts any vLLM flag)
   llmux --version | --help
 
-Environment: LLMUX_ADMIN_TOKEN (admin API bearer token; overrides admin_token).
+Environment: LLMUX_ADMIN_TOKEN (admin API bearer token; overrides admin_token),
+  LLMUX_API_KEYS (comma-separated proxy API keys, added to api_keys).
+Signals: SIGTERM/SIGINT shut down gracefully; SIGHUP re-reads api_keys_file.
 Exit codes: 0 ok, 1 runtime failure or failed validation, 2 bad config or usage.`;
 
 const DEFAULT_POLICIES = "offload+keep_running,discard+keep_running";
@@ -136,6 +140,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const daemon = await startDaemon(config, {
     adminToken: Deno.env.get("LLMUX_ADMIN_TOKEN"),
+    envApiKeys: parseKeyList(Deno.env.get("LLMUX_API_KEYS")),
+    engineEnv: engineEnvironment(config),
     signal: startup.signal,
     awsCredentials: awsCredentials(config),
   });
@@ -150,7 +156,11 @@ async function validate(config: Config, model: string, policies: Eviction[]): Pr
   const only = config.models.get(model);
   const lifecycle = new EngineOrchestrator(
     only ? { ...config, models: new Map([[model, only]]) } : config,
-    { spawner: new DenoSpawner(), fetch: globalThis.fetch.bind(globalThis), clock: systemClock },
+    {
+      spawner: new DenoSpawner(engineEnvironment(config)),
+      fetch: globalThis.fetch.bind(globalThis),
+      clock: systemClock,
+    },
   );
   try {
     return await runValidation(config, model, policies, {
@@ -177,7 +187,12 @@ async function toolDeps(config: Config): Promise<ToolDeps> {
     gpu: new NvidiaSmi((msg) => logger("tools").warn(msg)),
     print: (line) => console.log(line),
     lifecycleFor: (c) =>
-      new EngineOrchestrator(c, { spawner: new DenoSpawner(), fetch, clock: systemClock, store }),
+      new EngineOrchestrator(c, {
+        spawner: new DenoSpawner(engineEnvironment(c)),
+        fetch,
+        clock: systemClock,
+        store,
+      }),
   };
 }
 
@@ -196,6 +211,11 @@ function awsCredentials(config: Config): { accessKeyId?: string; secretAccessKey
     accessKeyId: Deno.env.get("AWS_ACCESS_KEY_ID"),
     secretAccessKey: Deno.env.get("AWS_SECRET_ACCESS_KEY"),
   };
+}
+
+/** The daemon's environment minus secrets: what every engine inherits. */
+function engineEnvironment(config: Config): Record<string, string> {
+  return scrubEnvironment(Deno.env.toObject(), config.engineEnvDeny);
 }
 
 function parsePort(raw: string): number {

@@ -3,6 +3,7 @@ import { suggestion } from "../core/did_you_mean.ts";
 import type { RawConfig, RawModel } from "./schema.ts";
 import type { Config, Eviction, ModelConfig } from "./types.ts";
 import { POLICY_NAMES } from "../policy/registry.ts";
+import { allowedPathProblem } from "../core/routes.ts";
 
 const DEFAULT_EVICTION: Eviction = { weights: "retain", process: "stop" };
 
@@ -60,6 +61,10 @@ export function resolveConfig(raw: RawConfig): Resolved {
     models.set(name, resolveModel(name, raw.models[name]!, defaultEviction, raw, warnings));
   }
   checkPorts(raw, models);
+  raw.proxy_allowed_paths.forEach((pattern, i) => {
+    const problem = allowedPathProblem(pattern);
+    if (problem !== null) throw new ConfigError(`proxy_allowed_paths.${i}`, problem);
+  });
 
   const p = raw.policy;
   const config: Config = {
@@ -91,6 +96,13 @@ export function resolveConfig(raw: RawConfig): Resolved {
     maxRequestBodyBytes: raw.max_request_body_bytes,
     shutdownGraceMs: raw.shutdown_grace_secs * 1000,
     engineLogLevel: raw.vllm_logging ? "info" : "debug",
+    bodyReadTimeoutMs: raw.body_read_timeout_secs * 1000,
+    apiKeys: raw.api_keys,
+    apiKeysFile: raw.api_keys_file,
+    metricsToken: raw.metrics_token,
+    proxyAllowedPaths: raw.proxy_allowed_paths,
+    forwardClientCredentials: raw.forward_client_credentials,
+    engineEnvDeny: raw.engine_env_deny,
   };
   return { config, warnings };
 }
@@ -154,20 +166,36 @@ function resolveModel(
       );
     }
   }
+  if (flagValue(extraArgs, "--port") !== undefined) {
+    throw new ConfigError(
+      `${at}.extra_args`,
+      `must not set --port: the engine port is llmux's; set ${at}.port instead`,
+    );
+  }
   const boundHost = flagValue(extraArgs, "--host");
+  if (boundHost !== undefined && !isLoopback(boundHost)) {
+    throw new ConfigError(
+      `${at}.extra_args`,
+      `--host '${boundHost}' would expose the engine (and its sleep/wake routes) beyond this machine; ` +
+        `use a loopback address (127.0.0.1, ::1) or leave --host out`,
+    );
+  }
   return {
     name,
     modelPath: m.model_path,
     servedName: flagValue(extraArgs, "--served-model-name") || m.model_path,
     port: m.port,
-    engineHost: boundHost === undefined || boundHost === "0.0.0.0" || boundHost === "::"
-      ? "127.0.0.1"
-      : boundHost,
+    engineHost: boundHost === undefined || boundHost === "localhost" ? "127.0.0.1" : boundHost,
     extraArgs,
     eviction,
     checkpointPath: m.checkpoint_path,
     tensorParallelSize: tp,
+    env: m.env,
   };
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /** The value of `flag` in argv, in either `--flag v` or `--flag=v` form. */

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { z } from "zod";
 
 /**
@@ -10,7 +11,28 @@ export type WeightsStrategy = typeof WEIGHTS[number];
 export type ProcessStrategy = typeof PROCESSES[number];
 
 const port = z.number().int().min(1).max(65535);
-const positiveSecs = z.number().positive();
+/**
+ * Every duration has a ceiling: a larger value would overflow the 2^31 ms timer (it fires at once) or
+ * spin. One day is far beyond any sensible timeout.
+ */
+export const MAX_SECS = 86_400;
+const MAX_MS = 3_600_000;
+const positiveSecs = z.number().positive().max(MAX_SECS);
+const nonNegativeSecs = z.number().min(0).max(MAX_SECS);
+
+/** Names that are properties of every JavaScript object; as model names they would vanish or collide. */
+export const RESERVED_NAMES: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
+
+/** An IP address or a DNS hostname (RFC 1123), as `Deno.serve` binds it. */
+export const hostName = z.string().min(1).refine(
+  (h) =>
+    isIP(h) !== 0 ||
+    /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(h),
+  { message: "must be an IP address (0.0.0.0, 127.0.0.1, ::) or a hostname" },
+);
+
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
+const apiKey = z.string().min(1).regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces");
 
 export const EvictionSchema = z.strictObject({
   weights: z.enum(WEIGHTS),
@@ -30,6 +52,8 @@ export const ModelSchema = z.strictObject({
   gpu_memory_utilization: z.number().gt(0).max(1).optional(),
   tensor_parallel_size: z.number().int().min(1).optional(),
   dtype: z.string().min(1).optional(),
+  /** Added to the engine's environment (CUDA_VISIBLE_DEVICES, HF_HOME, ...). */
+  env: z.record(envName, z.string()).default({}),
 });
 
 export const PolicySchema = z.strictObject({
@@ -38,12 +62,12 @@ export const PolicySchema = z.strictObject({
   drain_before_switch: z.boolean().default(true),
   drain_timeout_secs: positiveSecs.default(300),
   eviction: EvictionSchema.optional(),
-  min_active_secs: z.number().min(0).default(5),
-  coalesce_window_ms: z.number().int().min(0).default(2000),
-  amortization_factor: z.number().min(0).default(0.5),
+  min_active_secs: nonNegativeSecs.default(5),
+  coalesce_window_ms: z.number().int().min(0).max(MAX_MS).default(2000),
+  amortization_factor: z.number().min(0).max(1000).default(0.5),
   max_wait_secs: positiveSecs.default(15),
-  tick_interval_ms: z.number().int().positive().default(250),
-  min_quantum_ms: z.number().int().min(0).default(2000),
+  tick_interval_ms: z.number().int().positive().max(60_000).default(250),
+  min_quantum_ms: z.number().int().min(0).max(MAX_MS).default(2000),
   // Deprecated (reference v0.1–v0.5).
   sleep_level: legacySleepLevel.optional(),
 });
@@ -69,10 +93,10 @@ export const ConfigSchema = z.strictObject({
   models: z.record(z.string().min(1), ModelSchema),
   policy: PolicySchema.default(PolicySchema.parse({})),
   port: port.default(3000),
-  host: z.string().min(1).default("0.0.0.0"),
+  host: hostName.default("0.0.0.0"),
   metrics_port: z.number().int().min(0).max(65535).default(9090),
   admin_port: port.nullable().default(null),
-  admin_host: z.string().min(1).default("127.0.0.1"),
+  admin_host: hostName.default("127.0.0.1"),
   admin_token: z.string().min(1).optional(),
   log_format: z.enum(["text", "json"]).default("text"),
   vllm_command: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).default("vllm"),
@@ -81,7 +105,16 @@ export const ConfigSchema = z.strictObject({
   warmup: z.boolean().default(false),
   state_file: z.string().min(1).nullable().default("/var/lib/llmux/state.json"),
   max_request_body_bytes: z.number().int().positive().default(32 * 1024 * 1024),
-  shutdown_grace_secs: z.number().min(0).default(30),
+  shutdown_grace_secs: nonNegativeSecs.default(30),
+  body_read_timeout_secs: positiveSecs.default(60),
+  api_keys: z.array(apiKey).default([]),
+  api_keys_file: z.string().min(1).nullable().default(null),
+  metrics_token: z.string().min(1).optional(),
+  proxy_allowed_paths: z.array(z.string().min(1)).default([]),
+  forward_client_credentials: z.boolean().default(false),
+  engine_env_deny: z.array(
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*\*?$/, "must be a variable name or a PREFIX_*"),
+  ).default([]),
   // Deprecated (reference v0.1–v0.2).
   vllm_logging: z.boolean().optional(),
 });

@@ -22,6 +22,8 @@ export interface ModelConfig {
   readonly eviction: Eviction;
   readonly checkpointPath: string | undefined;
   readonly tensorParallelSize: number;
+  /** Added to the engine's scrubbed environment (models.<name>.env). */
+  readonly env: Readonly<Record<string, string>>;
 }
 
 export interface PolicySettings {
@@ -60,4 +62,17 @@ export interface Config {
   readonly shutdownGraceMs: number;
   /** Level engine output is logged at ("info" when the deprecated vllm_logging is true). */
   readonly engineLogLevel: "debug" | "info";
+  readonly bodyReadTimeoutMs: number;
+  /** Keys from the config's api_keys (LLMUX_API_KEYS and api_keys_file are added by the daemon). */
+  readonly apiKeys: readonly string[];
+  /** One key a line, re-read on SIGHUP. */
+  readonly apiKeysFile: string | null;
+  /** Bearer token for the metrics port. */
+  readonly metricsToken: string | undefined;
+  /** Extra paths the proxy forwards: exact, or `prefix/*`. */
+  readonly proxyAllowedPaths: readonly string[];
+  /** Forward the client's Authorization, x-api-key, Cookie and Proxy-Authorization to engines. */
+  readonly forwardClientCredentials: boolean;
+  /** More variables (or `PREFIX_*`) kept out of engine environments, beside LLMUX_* and AWS_*. */
+  readonly engineEnvDeny: readonly string[];
 }

@@ -30,8 +30,35 @@ export class UsageError extends LlmuxError {
 }
 
 export class BadRequestError extends LlmuxError {
+  constructor(message: string, code = "invalid_request_error") {
+    super(message, { code, status: 400 });
+  }
+}
+
+/** A path or method the proxy does not serve; it never reaches the switcher or an engine. */
+export class RouteNotFoundError extends LlmuxError {
   constructor(message: string) {
-    super(message, { code: "invalid_request_error", status: 400 });
+    super(message, { code: "route_not_found", status: 404 });
+  }
+}
+
+/** A request body in a content-encoding llmux cannot decode (gzip and deflate are decoded). */
+export class UnsupportedEncodingError extends LlmuxError {
+  constructor(encoding: string) {
+    super(`Content-Encoding '${encoding}' is not supported; send the body plain, gzip or deflate`, {
+      code: "unsupported_content_encoding",
+      status: 415,
+    });
+  }
+}
+
+/** The client did not send its whole body within body_read_timeout_secs. */
+export class BodyReadTimeoutError extends LlmuxError {
+  constructor(timeoutSecs: number) {
+    super(`The request body was not received within ${timeoutSecs}s (body_read_timeout_secs)`, {
+      code: "body_read_timeout",
+      status: 408,
+    });
   }
 }
 

@@ -38,6 +38,12 @@ export type LlmuxEvent =
     readonly seconds: number;
     readonly queueWaitSeconds: number;
   }
+  | {
+    readonly type: "request_rejected";
+    /** The error code the client got (route_not_found, invalid_api_key, request_too_large, ...). */
+    readonly reason: string;
+    readonly status: number;
+  }
   | { readonly type: "engine_started"; readonly model: string }
   | { readonly type: "engine_exited"; readonly model: string; readonly detail: string };
 

@@ -12,7 +12,8 @@ export function engineSpawnSpec(model: ModelConfig, vllmCommand: readonly string
   const args = [...prefix, "serve", model.modelPath];
   if (flagValue(model.extraArgs, "--host") === undefined) args.push("--host", "127.0.0.1");
   args.push("--port", String(model.port), "--enable-sleep-mode", ...model.extraArgs);
-  return { command, args, env: { VLLM_SERVER_DEV_MODE: "1", NO_COLOR: "1" } };
+  // The model's env first: llmux's own variables (dev mode for sleep/wake) cannot be switched off by it.
+  return { command, args, env: { ...model.env, VLLM_SERVER_DEV_MODE: "1", NO_COLOR: "1" } };
 }
 
 /** The command line as an operator would type it (for logs and errors). */

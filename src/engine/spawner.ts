@@ -5,7 +5,7 @@ import { linuxProcFs } from "./procfs.ts";
 export interface SpawnSpec {
   readonly command: string;
   readonly args: readonly string[];
-  /** Added to the daemon's own environment. */
+  /** Added to the spawner's base environment (the daemon's, scrubbed of secrets). */
   readonly env: Readonly<Record<string, string>>;
   /**
    * CRIU-checkpointable stdio: stdin from /dev/null and stdout/stderr appended (O_APPEND) to these files
@@ -37,8 +37,19 @@ export interface Spawner {
   track(pid: number): SpawnedProcess;
 }
 
-/** The real spawner: `Deno.Command` with `detached: true`, which makes the child a session and group leader. */
+/**
+ * The real spawner: `Deno.Command` with `detached: true`, which makes the child a session and group leader.
+ * Children get `baseEnv` plus their spec's env and nothing else (clearEnv), so a secret in the daemon's
+ * environment reaches an engine only if the base environment holds it.
+ */
 export class DenoSpawner implements Spawner {
+  readonly #baseEnv: Readonly<Record<string, string>>;
+
+  /** `baseEnv`: the engines' whole inherited environment (see scrubEnvironment). */
+  constructor(baseEnv: Readonly<Record<string, string>>) {
+    this.#baseEnv = baseEnv;
+  }
+
   spawn(spec: SpawnSpec, onLine: (stream: OutputStream, line: string) => void): SpawnedProcess {
     const files = spec.logFiles;
     // A shell opens the log files with >> (O_APPEND) and execs the engine, so the engine keeps the pid.
@@ -55,7 +66,8 @@ export class DenoSpawner implements Spawner {
       : [spec.command, [...spec.args]];
     const child = new Deno.Command(command, {
       args,
-      env: { ...spec.env },
+      env: { ...this.#baseEnv, ...spec.env },
+      clearEnv: true,
       stdin: "null",
       stdout: files ? "null" : "piped",
       stderr: files ? "null" : "piped",

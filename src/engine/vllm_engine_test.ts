@@ -74,9 +74,9 @@ Deno.test("VllmEngine.wake() cold-starts with vLLM's command line, dev-mode env 
 });
 
 Deno.test("VllmEngine leaves out --host when extra_args sets one", async () => {
-  const t = setup({ extraArgs: ["--host=0.0.0.0"] });
+  const t = setup({ extraArgs: ["--host=127.0.0.2"] });
   await t.engine.wake(never);
-  assertEquals(t.spawner.last().spec.args.filter((a) => a.startsWith("--host")), ["--host=0.0.0.0"]);
+  assertEquals(t.spawner.last().spec.args.filter((a) => a.startsWith("--host")), ["--host=127.0.0.2"]);
   await t.engine.stop();
 });
 

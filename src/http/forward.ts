@@ -30,11 +30,32 @@ function copyHeaders(from: Headers, drop: ReadonlySet<string>): Headers {
 
 const RESPONSE_DROP = new Set([...HOP_BY_HOP].filter((h) => h !== "content-length"));
 
+/** Client credentials: llmux authenticated the client, and engines are local, so they stay here. */
+const CREDENTIALS = ["authorization", "x-api-key", "cookie", "proxy-authorization"];
+
+/**
+ * Request headers not passed to the engine: hop-by-hop ones, client credentials (unless
+ * forward_client_credentials), content-encoding once llmux decoded the body, content-type when fetch
+ * writes its own (a re-encoded multipart form).
+ */
+export function requestHeaderDrops(
+  opts: { credentials: boolean; decoded?: boolean; contentType?: boolean },
+): ReadonlySet<string> {
+  return new Set([
+    ...HOP_BY_HOP,
+    ...(opts.credentials ? CREDENTIALS : []),
+    ...(opts.decoded ? ["content-encoding"] : []),
+    ...(opts.contentType ? ["content-type"] : []),
+  ]);
+}
+
 export interface ForwardRequest {
   readonly model: string;
   readonly url: string;
   readonly method: string;
   readonly headers: Headers;
+  /** Request headers left out (default: hop-by-hop ones); see requestHeaderDrops. */
+  readonly drop?: ReadonlySet<string>;
   readonly body: BodyInit | null;
   /** The client's request signal (aborts when the client disconnects). */
   readonly clientSignal: AbortSignal;
@@ -60,7 +81,7 @@ export async function forward(req: ForwardRequest, guard: InFlightGuard, fetch: 
   try {
     upstream = await fetch(req.url, {
       method: req.method,
-      headers: copyHeaders(req.headers, HOP_BY_HOP),
+      headers: copyHeaders(req.headers, req.drop ?? HOP_BY_HOP),
       body: req.body,
       signal: guard.signal,
       redirect: "manual",

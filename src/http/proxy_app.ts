@@ -1,13 +1,21 @@
 import { Hono } from "hono";
 import type { Clock } from "../core/clock.ts";
-import { LlmuxError, ModelNotFoundError } from "../core/errors.ts";
+import {
+  BadRequestError,
+  ClientGoneError,
+  LlmuxError,
+  ModelNotFoundError,
+  RouteNotFoundError,
+} from "../core/errors.ts";
 import type { EventBus } from "../core/events.ts";
 import type { Logger } from "../core/log.ts";
+import { pathProblem, RouteTable } from "../core/routes.ts";
 import type { Config } from "../config/types.ts";
 import type { FetchFn } from "../engine/client.ts";
 import type { InFlightGuard } from "../switcher/in_flight.ts";
+import { ApiKeys, InvalidApiKeyError } from "./api_keys.ts";
 import { errorResponse } from "./errors.ts";
-import { forward } from "./forward.ts";
+import { forward, requestHeaderDrops } from "./forward.ts";
 import { extractModel, readBody } from "./request_body.ts";
 
 /** The part of the switcher the HTTP layer needs. */
@@ -24,36 +32,89 @@ export interface ProxyAppDeps {
   readonly events?: EventBus;
   /** Per-engine connection pools (default: fetch's shared pool). */
   readonly pools?: { get(model: string): Deno.HttpClient };
+  /** Accepted API keys; when it holds any, every request but `GET /health` needs one. */
+  readonly keys?: ApiKeys;
 }
 
 /**
- * The OpenAI-compatible endpoint. Any method and path whose request names a model goes through the
- * switcher and is forwarded to that model's engine with `model` rewritten to what the engine serves.
+ * The OpenAI-compatible endpoint. Only the inference routes (and `proxy_allowed_paths`) are forwarded,
+ * to the engine of the model the request names, with `model` rewritten to what the engine serves;
+ * `/v1/models`, `/models` and `/health` are answered here. Every answer llmux makes itself is an OpenAI
+ * error body; a request it rejects is logged and counted (`request_rejected`).
  */
 export function createProxyApp(deps: ProxyAppDeps): Hono {
   const { config, gate, log } = deps;
+  const keys = deps.keys ?? new ApiKeys();
+  const routes = new RouteTable(config.proxyAllowedPaths);
   const app = new Hono();
   const names = [...config.models.keys()].sort();
   const modelList = JSON.stringify({
     object: "list",
     data: names.map((id) => ({ id, object: "model", created: 0, owned_by: "llmux" })),
   });
-  const listModels = () => new Response(modelList, { headers: { "content-type": "application/json" } });
+  const json = (body: string) => new Response(body, { headers: { "content-type": "application/json" } });
+  const health = JSON.stringify({ status: "ok" });
   const encoder = new TextEncoder();
+  const limits = {
+    maxBytes: config.maxRequestBodyBytes,
+    timeoutMs: config.bodyReadTimeoutMs,
+    clock: deps.clock,
+  };
+  const drop = requestHeaderDrops({ credentials: !config.forwardClientCredentials });
+  const dropDecoded = requestHeaderDrops({ credentials: !config.forwardClientCredentials, decoded: true });
 
-  app.onError((err) => errorResponse(err, log));
-  app.get("/health", (c) => c.json({ status: "ok" }));
-  app.get("/v1/models", listModels);
-  app.get("/models", listModels);
+  app.onError((err, c) => {
+    const req = c.req.raw;
+    if (err instanceof ClientGoneError || req.signal.aborted) {
+      // Routine on a busy endpoint: nobody is left to read an answer, so it is not an error.
+      log.debug("Client left before its answer: {method} {path}", {
+        method: req.method,
+        path: pathOf(req.url),
+      });
+      return errorResponse(new ClientGoneError(), log);
+    }
+    if (err instanceof LlmuxError && err.status >= 400 && err.status < 500) {
+      deps.events?.emit({ type: "request_rejected", reason: err.code, status: err.status });
+      log.info("Rejected {method} {path}: {status} {reason}", {
+        method: req.method,
+        path: pathOf(req.url).slice(0, 200),
+        status: err.status,
+        reason: err.code,
+      });
+    }
+    return errorResponse(err, log);
+  });
+
   app.all("*", async (c) => {
     const req = c.req.raw;
-    const body = await readBody(req, config.maxRequestBodyBytes);
-    const { model, json } = extractModel(req.headers, body);
-    const target = config.models.get(model);
-    if (!target) throw new ModelNotFoundError(model, names);
-    let outBody: Uint8Array | null = body;
-    if (json && typeof json.model === "string" && json.model !== target.servedName) {
-      outBody = encoder.encode(JSON.stringify({ ...json, model: target.servedName }));
+    const target = pathAndQuery(req.url);
+    const query = target.indexOf("?");
+    const path = query < 0 ? target : target.slice(0, query);
+    const problem = pathProblem(path);
+    if (problem !== null) throw new BadRequestError(`Invalid request path: ${problem}`, "invalid_path");
+    const isHealth = path === "/health" && (req.method === "GET" || req.method === "HEAD");
+    if (keys.enabled && !isHealth && !keys.accepts(req.headers)) throw new InvalidApiKeyError();
+    const route = routes.match(req.method, path);
+    if (route.kind === "not_found") throw new RouteNotFoundError(route.message);
+    if (route.kind === "local") return json(route.route === "/health" ? health : modelList);
+
+    const { bytes, decoded } = await readBody(req, limits);
+    const { model, json: body, form } = await extractModel(req.headers, bytes);
+    const engine = config.models.get(model);
+    if (!engine) throw new ModelNotFoundError(model, names);
+    let outBody: BodyInit | null = bytes as BodyInit | null;
+    let headerDrops = decoded ? dropDecoded : drop;
+    if (body && typeof body.model === "string" && body.model !== engine.servedName) {
+      outBody = encoder.encode(JSON.stringify({ ...body, model: engine.servedName }));
+    } else if (form && form.get("model") !== engine.servedName) {
+      form.set("model", engine.servedName);
+      outBody = form;
+      // fetch writes a new multipart boundary into its own content-type.
+      headerDrops = requestHeaderDrops({
+        credentials: !config.forwardClientCredentials,
+        decoded: true,
+        contentType: true,
+      });
     }
     const arrived = deps.clock.now();
     let queueWaitMs = 0;
@@ -71,10 +132,11 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
       const res = await forward(
         {
           model,
-          url: `http://${target.engineHost}:${target.port}${pathAndQuery(req.url)}`,
+          url: `http://${engine.engineHost}:${engine.port}${target}`,
           method: req.method,
           headers: req.headers,
-          body: outBody as BodyInit | null,
+          drop: headerDrops,
+          body: outBody,
           clientSignal: req.signal,
           completed: (c.env as Deno.ServeHandlerInfo | undefined)?.completed,
           client: deps.pools?.get(model),
@@ -85,8 +147,9 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
       served(res.status);
       return res;
     } catch (err) {
-      served(err instanceof LlmuxError ? err.status : 500);
-      throw err;
+      const gone = err instanceof ClientGoneError || req.signal.aborted;
+      served(gone ? 499 : err instanceof LlmuxError ? err.status : 500);
+      throw gone ? new ClientGoneError() : err;
     }
   });
   return app;
@@ -96,4 +159,10 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
 function pathAndQuery(url: string): string {
   const start = url.indexOf("/", url.indexOf("//") + 2);
   return start < 0 ? "/" : url.slice(start);
+}
+
+function pathOf(url: string): string {
+  const target = pathAndQuery(url);
+  const query = target.indexOf("?");
+  return query < 0 ? target : target.slice(0, query);
 }

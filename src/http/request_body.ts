@@ -1,18 +1,93 @@
-import { BadRequestError, BodyTooLargeError } from "../core/errors.ts";
+import {
+  BadRequestError,
+  BodyReadTimeoutError,
+  BodyTooLargeError,
+  ClientGoneError,
+  UnsupportedEncodingError,
+} from "../core/errors.ts";
+import type { Clock } from "../core/clock.ts";
 
-/** Reads the whole request body, failing with 413 as soon as it exceeds `limit` bytes. */
-export async function readBody(req: Request, limit: number): Promise<Uint8Array | null> {
-  if (req.body === null) return null;
+export interface BodyLimits {
+  /** Largest body accepted, after decompression (max_request_body_bytes). */
+  readonly maxBytes: number;
+  /** Deadline for reading the whole body (body_read_timeout_secs). */
+  readonly timeoutMs: number;
+  readonly clock: Clock;
+}
+
+/**
+ * Reads the whole request body: 413 as soon as it exceeds the limit, 408 when the client has not sent it
+ * by the deadline, and a gzip or deflate body decoded (415 for any other content-encoding), so the engine
+ * and the model lookup see plain bytes. Returns the bytes and whether they were decoded (the forwarded
+ * request must then drop its content-encoding).
+ */
+export async function readBody(
+  req: Request,
+  limits: BodyLimits,
+): Promise<{ bytes: Uint8Array | null; decoded: boolean }> {
+  const encoding = (req.headers.get("content-encoding") ?? "identity").trim().toLowerCase();
+  const format = encoding === "gzip" || encoding === "x-gzip"
+    ? "gzip"
+    : encoding === "deflate"
+    ? "deflate"
+    : encoding === "identity" || encoding === ""
+    ? null
+    : undefined;
+  if (format === undefined) throw new UnsupportedEncodingError(encoding);
+  if (req.body === null) return { bytes: null, decoded: false };
   const declared = Number(req.headers.get("content-length") ?? NaN);
-  if (declared > limit) throw new BodyTooLargeError(limit);
-  // A declared length within the limit: one read on Deno's fast path.
-  if (declared >= 0) return new Uint8Array(await req.arrayBuffer());
+  if (declared > limits.maxBytes) throw new BodyTooLargeError(limits.maxBytes);
+
+  const deadline = new AbortController();
+  const cancelTimer = limits.clock.setTimer(
+    limits.timeoutMs,
+    () => deadline.abort(new BodyReadTimeoutError(limits.timeoutMs / 1000)),
+  );
+  try {
+    // A declared length within the limit: one read on Deno's fast path.
+    const raw = declared >= 0 && format === null
+      ? new Uint8Array(await untilAborted(req.arrayBuffer(), deadline.signal))
+      : await collect(req.body, limits.maxBytes, deadline.signal);
+    if (format === null) return { bytes: raw, decoded: false };
+    const inflated = new Blob([raw as BlobPart]).stream().pipeThrough(new DecompressionStream(format));
+    try {
+      return { bytes: await collect(inflated, limits.maxBytes, deadline.signal), decoded: true };
+    } catch (err) {
+      if (err instanceof BodyTooLargeError || deadline.signal.aborted) throw err;
+      throw new BadRequestError(
+        `The ${encoding} request body could not be decoded: ${(err as Error).message}`,
+      );
+    }
+  } catch (err) {
+    if (deadline.signal.aborted) throw deadline.signal.reason;
+    if (err instanceof BodyTooLargeError || err instanceof BadRequestError) throw err;
+    if (req.signal.aborted) throw new ClientGoneError();
+    throw new BadRequestError(`The request body could not be read: ${(err as Error).message}`);
+  } finally {
+    cancelTimer();
+  }
+}
+
+/** Concatenates a stream, failing with 413 past `limit` bytes and with the signal's reason when it aborts. */
+async function collect(
+  stream: ReadableStream<Uint8Array>,
+  limit: number,
+  signal: AbortSignal,
+): Promise<Uint8Array> {
+  const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of req.body) {
-    size += chunk.byteLength;
-    if (size > limit) throw new BodyTooLargeError(limit);
-    chunks.push(chunk);
+  try {
+    while (true) {
+      const { done, value } = await untilAborted(reader.read(), signal);
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) throw new BodyTooLargeError(limit);
+      chunks.push(value);
+    }
+  } catch (err) {
+    reader.cancel().catch(() => {});
+    throw err;
   }
   if (chunks.length === 1) return chunks[0]!;
   const out = new Uint8Array(size);
@@ -24,23 +99,53 @@ export async function readBody(req: Request, limit: number): Promise<Uint8Array 
   return out;
 }
 
+/** `work`, or the signal's reason as soon as it aborts (the work itself is left to settle unobserved). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    work.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
+  const { promise, resolve, reject } = Promise.withResolvers<T>();
+  const onAbort = () => {
+    work.catch(() => {});
+    reject(signal.reason);
+  };
+  signal.addEventListener("abort", onAbort, { once: true });
+  work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  return promise;
+}
+
 export interface ModelRequest {
   readonly model: string;
   /** The parsed JSON body when it is an object (null otherwise). */
   readonly json: Record<string, unknown> | null;
+  /** The parsed form of a multipart/form-data body (audio routes). */
+  readonly form: FormData | null;
 }
 
 const decoder = new TextDecoder();
 
 /**
- * The model a request names: the `model-override` header, else the JSON body's string `model`.
- * Malformed JSON and a missing model are 400s.
+ * The model a request names: the `model-override` header, else the JSON body's string `model`, else the
+ * `model` field of a multipart/form-data body. Malformed JSON and a missing model are 400s.
  */
-export function extractModel(headers: Headers, body: Uint8Array | null): ModelRequest {
+export async function extractModel(headers: Headers, body: Uint8Array | null): Promise<ModelRequest> {
   const override = headers.get("model-override");
+  const contentType = headers.get("content-type") ?? "";
+  if (body !== null && body.byteLength > 0 && /^multipart\/form-data/i.test(contentType)) {
+    let form: FormData;
+    try {
+      form = await new Response(body as BodyInit, { headers: { "content-type": contentType } }).formData();
+    } catch (err) {
+      throw new BadRequestError(`Malformed multipart/form-data body: ${(err as Error).message}`);
+    }
+    const field = form.get("model");
+    if (override) return { model: override, json: null, form };
+    if (typeof field === "string" && field !== "") return { model: field, json: null, form };
+    throw new BadRequestError("No model in request: send a 'model' form field or a 'model-override' header");
+  }
   let json: Record<string, unknown> | null = null;
   if (body !== null && body.byteLength > 0) {
-    const contentType = headers.get("content-type") ?? "";
     const text = decoder.decode(body);
     const looksJson = contentType.includes("json") || /^\s*[{[]/.test(text);
     if (looksJson) {
@@ -55,9 +160,9 @@ export function extractModel(headers: Headers, body: Uint8Array | null): ModelRe
       }
     }
   }
-  if (override) return { model: override, json };
+  if (override) return { model: override, json, form: null };
   const model = json?.model;
-  if (typeof model === "string" && model !== "") return { model, json };
+  if (typeof model === "string" && model !== "") return { model, json, form: null };
   if (json && "model" in json) throw new BadRequestError("'model' must be a non-empty string");
   throw new BadRequestError(
     "No model in request: send a JSON body with a string 'model' field or a 'model-override' header",

@@ -105,6 +105,12 @@ export function createMetrics(src: MetricsSources): Registry {
     labelNames: ["model"],
     registers,
   });
+  const rejected = new Counter({
+    name: "llmux_requests_rejected_total",
+    help: "Requests llmux answered itself with a 4xx before reaching an engine, by reason (the error code)",
+    labelNames: ["reason"],
+    registers,
+  });
   new Gauge({
     name: "llmux_request_queue_depth",
     help: "Requests waiting for each model",
@@ -163,6 +169,9 @@ export function createMetrics(src: MetricsSources): Registry {
         requests.inc({ model: e.model, status: String(e.status) });
         requestDuration.observe({ model: e.model, status: String(e.status) }, e.seconds);
         queueWait.observe({ model: e.model }, e.queueWaitSeconds);
+        break;
+      case "request_rejected":
+        rejected.inc({ reason: e.reason });
         break;
       case "request_timeout":
         timeouts.inc({ model: e.model });
