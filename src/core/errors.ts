@@ -17,7 +17,9 @@ export class LlmuxError extends Error {
 export class ConfigError extends LlmuxError {
   readonly path: string;
   constructor(path: string, message: string, cause?: unknown) {
-    super(path === "" ? message : `${path}: ${message}`, { code: "config_error", status: 500, cause });
+    // One line, whatever the file held: a value with a newline is shown escaped.
+    const line = (path === "" ? message : `${path}: ${message}`).replace(/\r?\n/g, "\\n");
+    super(line, { code: "config_error", status: 500, cause });
     this.path = path;
   }
 }
