@@ -45,10 +45,9 @@ export function describeIssue(issue: z.core.$ZodIssue, input: unknown, root: z.Z
 
 function show(value: unknown): string {
   if (typeof value === "string") {
-    return `'${value.length > 60 ? value.slice(0, 57) + "..." : value}'`.replace(
-      /[\x00-\x1f]/g,
-      (ch) => JSON.stringify(ch).slice(1, -1),
-    );
+    // JSON escapes control characters, so a value with a newline keeps the message on one line.
+    const quoted = JSON.stringify(value.length > 60 ? value.slice(0, 57) + "..." : value);
+    return `'${quoted.slice(1, -1)}'`;
   }
   const json = JSON.stringify(value);
   return json === undefined ? String(value) : json.length > 60 ? json.slice(0, 57) + "..." : json;
