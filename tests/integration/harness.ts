@@ -32,6 +32,8 @@ export interface DaemonOptions {
   fakes?: Fakes;
   /** Run with --verbose (default true: the tests read engine output from the log). */
   verbose?: boolean;
+  /** Added to the daemon's environment. */
+  env?: Record<string, string>;
 }
 
 /** Fake cuda-checkpoint and criu executables (tests/fakes) sharing one directory for logs and faults. */
@@ -155,6 +157,7 @@ export class RunningDaemon {
         file,
         ...(opts.verbose === false ? [] : ["--verbose"]),
       ],
+      env: opts.env ?? {},
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -197,10 +200,11 @@ export class RunningDaemon {
     content = "hi",
     more: Record<string, unknown> = {},
     signal?: AbortSignal,
+    headers: Record<string, string> = {},
   ): Promise<Response> {
     return fetch(this.url("/v1/chat/completions"), {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...headers },
       body: JSON.stringify({ model, messages: [{ role: "user", content }], ...more }),
       signal,
     });
