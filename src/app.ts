@@ -106,6 +106,11 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   const keys = new ApiKeys(await collectApiKeys(config, opts.envApiKeys ?? []));
   const stopKeyReload = config.apiKeysFile === null ? () => {} : reloadKeysOnHangup(config, opts, keys);
   if (keys.enabled) log.info("Proxy requires an API key ({n} accepted)", { n: keys.size });
+  else if (!LOOPBACK.includes(config.host)) {
+    log.warn("Proxy on {host} has no API key: anyone who can reach it can use every model (see api_keys)", {
+      host: config.host,
+    });
+  }
 
   const servers: Deno.HttpServer[] = [];
   let proxy: Deno.HttpServer;
@@ -162,7 +167,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     }
     if (config.adminPort !== null) {
       const token = opts.adminToken ?? config.adminToken;
-      if (token === undefined && !["127.0.0.1", "localhost", "::1"].includes(config.adminHost)) {
+      if (token === undefined && !LOOPBACK.includes(config.adminHost)) {
         log.warn("Admin API on {host} has no admin_token: anyone who can reach it can switch models", {
           host: config.adminHost,
         });
@@ -214,6 +219,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     })();
   return { port: (proxy.addr as Deno.NetAddr).port, switcher, orchestrator, shutdown };
 }
+
+const LOOPBACK = ["127.0.0.1", "localhost", "::1"];
 
 /** Every accepted proxy key: the config's api_keys, LLMUX_API_KEYS and api_keys_file. */
 async function collectApiKeys(config: Config, fromEnv: readonly string[]): Promise<string[]> {

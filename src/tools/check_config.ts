@@ -1,5 +1,6 @@
 import type { Config } from "../config/types.ts";
 import { engineSpawnSpec, formatCommand } from "../engine/command.ts";
+import { ALWAYS_DENIED } from "../engine/engine_env.ts";
 
 /** `--check-config`: the resolved config as an operator reads it, without starting anything. */
 export function describeConfig(source: string, config: Config, warnings: readonly string[]): string[] {
@@ -22,6 +23,10 @@ export function describeConfig(source: string, config: Config, warnings: readonl
     }s, drain_before_switch ${p.drainBeforeSwitch}, ` +
     `drain_timeout ${p.drainTimeoutMs / 1000}s, min_active ${p.minActiveMs / 1000}s)`,
     `Startup:  timeout ${config.startupTimeoutMs / 1000}s, warmup ${config.warmup ? "on" : "off"}`,
+    `Security: ${securityLine(config)}`,
+    `Engines:  inherit llmux's environment minus ${
+      [...ALWAYS_DENIED, ...config.engineEnvDeny].join(", ")
+    }; client credentials ${config.forwardClientCredentials ? "forwarded" : "not forwarded"}`,
     `Models (${config.models.size}):`,
   ];
   for (const m of config.models.values()) {
@@ -42,4 +47,19 @@ export function describeConfig(source: string, config: Config, warnings: readonl
   }
   for (const w of warnings) lines.push(`Warning: ${w}`);
   return lines;
+}
+
+function securityLine(config: Config): string {
+  const sources = [
+    config.apiKeys.length > 0 ? `${config.apiKeys.length} in api_keys` : "",
+    config.apiKeysFile !== null ? `api_keys_file ${config.apiKeysFile} (re-read on SIGHUP)` : "",
+  ].filter(Boolean);
+  const keys = sources.length > 0
+    ? `proxy needs an API key (${sources.join(", ")}, plus LLMUX_API_KEYS)`
+    : "proxy open unless LLMUX_API_KEYS is set";
+  const extra = config.proxyAllowedPaths.length > 0 ? `, also ${config.proxyAllowedPaths.join(" ")}` : "";
+  const metrics = config.metricsPort > 0
+    ? `; metrics ${config.metricsToken ? "need metrics_token" : "open"}`
+    : "";
+  return `${keys}; forwards inference routes only${extra}${metrics}`;
 }
