@@ -38,6 +38,8 @@ export function demoConfig(port: number): Config {
           "300",
           "--token-delay-ms",
           "40",
+          "--output-tokens",
+          "16-64",
         ],
       },
       "llama-3b": {
@@ -55,13 +57,15 @@ export function demoConfig(port: number): Config {
           "900",
           "--token-delay-ms",
           "30",
+          "--output-tokens",
+          "16-64",
         ],
       },
       "phi-mini": {
         model_path: "microsoft/Phi-4-mini-instruct",
         port: freePort(),
         eviction: { weights: "retain", process: "stop" },
-        extra_args: ["--startup-delay-ms", "2000", "--token-delay-ms", "30"],
+        extra_args: ["--startup-delay-ms", "2000", "--token-delay-ms", "30", "--output-tokens", "16-64"],
       },
     },
   };

@@ -7,6 +7,9 @@
 /** Always removed: llmux's own settings and secrets, and AWS credentials for the checkpoint store. */
 export const ALWAYS_DENIED: readonly string[] = ["LLMUX_*", "AWS_*"];
 
+/** Not secrets, despite the prefix: the fake-GPU ledger every mock engine of a test run shares. */
+export const ALWAYS_ALLOWED: readonly string[] = ["LLMUX_FAKE_GPU"];
+
 /** True when `name` is listed in `patterns` (an exact name, or `PREFIX_*`). */
 export function deniedBy(name: string, patterns: readonly string[]): boolean {
   return patterns.some((p) => p.endsWith("*") ? name.startsWith(p.slice(0, -1)) : name === p);
@@ -23,7 +26,7 @@ export function scrubEnvironment(
   const patterns = [...ALWAYS_DENIED, ...deny];
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) {
-    if (!deniedBy(name, patterns)) out[name] = value;
+    if (ALWAYS_ALLOWED.includes(name) || !deniedBy(name, patterns)) out[name] = value;
   }
   return out;
 }

@@ -94,7 +94,7 @@ Deno.test("mock engine streams SSE chunks with a usage chunk and [DONE]", async 
   const events = (await res.text()).split("\n\n").filter(Boolean);
   assertEquals(events.at(-1), "data: [DONE]");
   const chunks = events.slice(0, -1).map((e) => JSON.parse(e.slice("data: ".length)));
-  assertEquals(chunks[0].choices[0].delta, { role: "assistant", content: "" });
+  assertEquals(chunks[0].choices[0].delta, { role: "assistant", content: "", reasoning_content: null });
   assertEquals(chunks.at(-1).choices, []);
   assertEquals(chunks.at(-1).usage.completion_tokens > 0, true);
   assertEquals(chunks.at(-2).choices[0].finish_reason, "stop");

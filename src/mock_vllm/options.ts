@@ -25,6 +25,22 @@ export interface MockOptions {
   readonly engineCoreChild: boolean;
   /** reload_weights answers 200 but leaves the weights invalid (a reload bug: answers stay garbage). */
   readonly brokenReload: boolean;
+  /** Range of the natural answer length in tokens (--output-tokens MIN-MAX). */
+  readonly outputTokens: { readonly min: number; readonly max: number };
+  readonly maxModelLen: number;
+  readonly embeddingDim: number;
+  /** Total decode throughput shared by concurrent requests (0: unlimited), like continuous batching. */
+  readonly tokensPerSecondBatch: number;
+  /** The fake-GPU ledger directory (--fake-gpu, else LLMUX_FAKE_GPU); null: no GPU memory is modelled. */
+  readonly fakeGpu: string | null;
+  readonly fakeGpuTotalGb: number;
+  readonly gpuMemoryUtilization: number;
+  /** What stays on each device while asleep (the CUDA context). */
+  readonly sleepResidualGb: number;
+  /** v0.14–v0.16 bug #32714: sleep frees only the KV cache, the weights stay resident. */
+  readonly sleepFreesKvOnly: boolean;
+  /** #16663: host RAM taken by an L1 sleep is not given back on wake. */
+  readonly hostRamKeptAfterWake: boolean;
 }
 
 /** Flags that take no value, so the token after them is not swallowed as one. */
@@ -38,13 +54,16 @@ const BOOLEAN_FLAGS = new Set([
   "--enable-prefix-caching",
   "--engine-core-child",
   "--broken-reload",
+  "--sleep-frees-kv-only",
+  "--host-ram-kept-after-wake",
+  "--enable-server-load-tracking",
 ]);
 
 /**
  * Parses `serve <model> [flags]` the way vLLM would accept them: the flags the mock models are read,
  * every other flag (with its value) is accepted and ignored, so real configs' extra_args work unchanged.
  */
-export function parseMockArgs(argv: readonly string[]): MockOptions {
+export function parseMockArgs(argv: readonly string[], env: { fakeGpu?: string } = {}): MockOptions {
   const [cmd, model, ...rest] = argv;
   if (cmd !== "serve" || model === undefined || model.startsWith("-")) {
     throw new UsageError("usage: llmux mock-vllm serve <model> --port <port> [vLLM flags...]");
@@ -84,6 +103,15 @@ export function parseMockArgs(argv: readonly string[]): MockOptions {
   // Rates from the engine spec (1.10): L1 sleep ~2 GB/s (pinning host memory), L1 wake ~22 GB/s over PCIe,
   // L2 sleep ~0.1 s, L2 reload ~3 GB/s from the page cache.
   const served = flags.get("--served-model-name");
+  const range = flags.get("--output-tokens")?.[0] ?? "16-512";
+  const m = /^(\d+)-(\d+)$/.exec(range);
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) {
+    throw new UsageError(`mock-vllm: --output-tokens must be MIN-MAX with 1 <= MIN <= MAX, got '${range}'`);
+  }
+  const utilization = num("--gpu-memory-utilization", 0.9);
+  if (utilization <= 0 || utilization > 1) {
+    throw new UsageError(`mock-vllm: --gpu-memory-utilization must be in (0, 1], got ${utilization}`);
+  }
   return {
     model,
     servedNames: served && served.length > 0 ? served : [model],
@@ -101,5 +129,15 @@ export function parseMockArgs(argv: readonly string[]): MockOptions {
     tensorParallelSize: Math.max(1, Math.floor(num("--tensor-parallel-size", 1))),
     engineCoreChild: flags.has("--engine-core-child"),
     brokenReload: flags.has("--broken-reload"),
+    outputTokens: { min: Number(m[1]), max: Number(m[2]) },
+    maxModelLen: Math.max(1, Math.floor(num("--max-model-len", 8192))),
+    embeddingDim: Math.max(1, Math.floor(num("--embedding-dim", 1024))),
+    tokensPerSecondBatch: num("--tokens-per-second-batch", 0),
+    fakeGpu: flags.get("--fake-gpu")?.[0] ?? (env.fakeGpu || null),
+    fakeGpuTotalGb: num("--fake-gpu-total-gb", 80),
+    gpuMemoryUtilization: utilization,
+    sleepResidualGb: num("--sleep-residual-gb", 1.2),
+    sleepFreesKvOnly: flags.has("--sleep-frees-kv-only"),
+    hostRamKeptAfterWake: flags.has("--host-ram-kept-after-wake"),
   };
 }

@@ -78,7 +78,13 @@ Deno.test("llmux runs with exactly the compile task's permission set and says wh
           host: "127.0.0.1",
           metrics_port: 0,
           state_file: null,
-          models: { a: { model_path: "org/a", port: freePort(), extra_args: ["--latency-ms", "0"] } },
+          models: {
+            a: {
+              model_path: "org/a",
+              port: freePort(),
+              extra_args: ["--latency-ms", "0", "--output-tokens", "1-8"],
+            },
+          },
           ...extra,
         }),
       );

@@ -127,6 +127,9 @@ export class RunningDaemon {
           "5",
           "--token-delay-ms",
           "5",
+          // Short answers keep the suite fast; a test that needs long ones sets max_tokens and ignore_eos.
+          "--output-tokens",
+          "1-8",
           ...(spec.extraArgs ?? []),
         ],
       };
