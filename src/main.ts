@@ -9,6 +9,7 @@ import { demoBanner, demoConfig } from "./demo.ts";
 import { EngineOrchestrator } from "./engine/orchestrator.ts";
 import { DenoSpawner } from "./engine/spawner.ts";
 import { runMockVllm } from "./mock_vllm/serve.ts";
+import { runMockNvidiaSmi } from "./mock_vllm/nvidia_smi.ts";
 import { NvidiaSmi } from "./tools/gpu_memory.ts";
 import { levelToEviction, parseEvictionArg } from "./tools/policy_arg.ts";
 import { runValidation } from "./tools/validate.ts";
@@ -33,6 +34,8 @@ Usage:
   llmux --check-config FILE                    validate FILE, print models, ports and engine command lines
   llmux demo [--port N] [--verbose]            serve an embedded demo with three mock engines
   llmux mock-vllm serve <model> --port N [...] the mock vLLM engine (accepts any vLLM flag)
+  llmux mock-nvidia-smi --query-gpu=... --format=csv
+                                               nvidia-smi answering from the fake GPU (LLMUX_FAKE_GPU)
   llmux --version | --help
 
 Environment: LLMUX_ADMIN_TOKEN (admin API bearer token; overrides admin_token),
@@ -45,6 +48,9 @@ const DEFAULT_POLICIES = "offload+keep_running,discard+keep_running";
 /** Parses the CLI and runs the chosen command; returns the exit code. The only caller of Deno.exit is below. */
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "mock-vllm") return await runMockVllm(argv.slice(1));
+  if (argv[0] === "mock-nvidia-smi") {
+    return await runMockNvidiaSmi(argv.slice(1), { fakeGpu: Deno.env.get("LLMUX_FAKE_GPU") }, console.log);
+  }
   const isDemo = argv[0] === "demo";
   const { values } = parseArgs({
     args: isDemo ? argv.slice(1) : argv,

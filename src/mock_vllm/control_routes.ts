@@ -85,7 +85,10 @@ export function addDevModeRoutes(app: Hono, s: EngineState, deps: ControlDeps): 
     if (s.faults.failWake) return vllmError(c, 500, "Wake failed (fault injected)", "InternalServerError");
     const asked = (c.req.queries("tags") ?? [...s.sleepingTags]) as Tag[];
     // v0.17: every /wake_up, even a partial one, resumes the scheduler.
-    if (v17) s.sleepingTags.delete("scheduling");
+    if (v17) {
+      s.sleepingTags.delete("scheduling");
+      s.frozen = false;
+    }
     const memory = asked.filter((t) => t !== "scheduling");
     if (memory.some((t) => !s.sleepingTags.has(t))) {
       deps.log(`WARNING [executor.py] Tags ${asked.join(",")} are not all sleeping; nothing woken.`);

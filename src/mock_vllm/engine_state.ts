@@ -36,6 +36,8 @@ export class EngineState {
   dead = false;
   requestCount = 0;
   readonly running = new Set<RunningRequest>();
+  /** v0.17 `/sleep?mode=keep`: running requests are frozen until the next /wake_up. */
+  frozen = false;
   /** Requests held while the engine sleeps (v0.17 queues them). */
   waiting = 0;
   promptTokensTotal = 0;
@@ -60,6 +62,11 @@ export class EngineState {
   /** Memory asleep (weights or KV cache), as opposed to only a paused scheduler. */
   get memoryAsleep(): boolean {
     return this.sleepingTags.has("weights") || this.sleepingTags.has("kv_cache");
+  }
+
+  /** Whether running requests must stop decoding (their memory is gone, or v0.17 froze them). */
+  get decodePaused(): boolean {
+    return this.frozen || this.memoryAsleep;
   }
 
   /** Resolves when the engine next becomes fully awake. */

@@ -188,7 +188,7 @@ class Decoder {
 
   /** Waits one decode step (and while the scheduler is paused). */
   async next(): Promise<void> {
-    while (this.s.sleeping && !this.#request.aborted && !this.signal.aborted && !this.s.dead) {
+    while (this.s.decodePaused && !this.#request.aborted && !this.signal.aborted && !this.s.dead) {
       await Promise.race([this.s.whenAwake(), delay(50, this.signal)]);
     }
     await delay(this.toolOnly ? 0 : this.s.tokenDelayMs(), this.signal);
