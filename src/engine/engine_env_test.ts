@@ -28,3 +28,9 @@ Deno.test("scrubEnvironment() removes LLMUX_*, AWS_* and engine_env_deny entries
     "PATH",
   ]);
 });
+
+Deno.test("scrubEnvironment() lets LLMUX_FAKE_GPU through: the fake-GPU ledger is no secret", () => {
+  assertEquals(scrubEnvironment({ LLMUX_FAKE_GPU: "/tmp/gpu", LLMUX_X: "y" }, []), {
+    LLMUX_FAKE_GPU: "/tmp/gpu",
+  });
+});

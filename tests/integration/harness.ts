@@ -305,10 +305,28 @@ export async function sseEvents(res: Response): Promise<string[]> {
 }
 
 /** Runs `llmux <args>` from source to completion. */
-export async function runLlmux(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function runLlmux(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "--quiet", MAIN, ...args],
+    env,
   }).output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/**
+ * A fake GPU for a test: a ledger directory for LLMUX_FAKE_GPU, and PATH with tests/fakes first, whose
+ * `nvidia-smi` runs `llmux mock-nvidia-smi`.
+ */
+export async function fakeGpu(): Promise<{ dir: string; env: Record<string, string> } & AsyncDisposable> {
+  const dir = await Deno.makeTempDir({ prefix: "llmux-fake-gpu-" });
+  const fakes = fileURLToPath(new URL("../fakes", import.meta.url));
+  return {
+    dir,
+    env: { LLMUX_FAKE_GPU: dir, DENO: Deno.execPath(), PATH: `${fakes}:${Deno.env.get("PATH") ?? ""}` },
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  };
 }
