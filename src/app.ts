@@ -51,14 +51,15 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   const clock = systemClock;
   const fetch = globalThis.fetch.bind(globalThis);
   const events = new EventBus();
-  const costs = new SwitchCostTracker();
+  const costs = new SwitchCostTracker({ maxSeconds: config.startupTimeoutMs / 1000 });
   const costStore = config.stateFile === null ? undefined : new CostStore(config.stateFile, logger("state"));
-  const restored = costStore?.load(costs) ?? 0;
+  const restored = costStore?.load(costs, new Set(config.models.keys())) ?? 0;
   if (restored > 0) {
     log.info("Restored {n} measured switch cost(s) from {file}", { n: restored, file: config.stateFile });
   }
   events.on((e) => {
-    if (e.type !== "model_activated") return;
+    // Only clean switches teach the cost model: an escalated one measured a kill, not the strategy.
+    if (e.type !== "model_activated" || e.escalated) return;
     costs.record(e.from, e.model, e.costSeconds);
     if (costStore) void spawnTask("save switch costs", () => costStore.save(costs));
   });
@@ -104,7 +105,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   }
 
   const keys = new ApiKeys(await collectApiKeys(config, opts.envApiKeys ?? []));
-  const stopKeyReload = config.apiKeysFile === null ? () => {} : reloadKeysOnHangup(config, opts, keys);
+  // SIGHUP (a closed terminal, `systemctl reload`) must never kill llmux and orphan its engines.
+  const stopKeyReload = reloadKeysOnHangup(config, opts, keys);
   if (keys.enabled) log.info("Proxy requires an API key ({n} accepted)", { n: keys.size });
   else if (!LOOPBACK.includes(config.host)) {
     log.warn("Proxy on {host} has no API key: anyone who can reach it can use every model (see api_keys)", {
@@ -249,6 +251,10 @@ function reloadKeysOnHangup(config: Config, opts: DaemonOptions, keys: ApiKeys):
   const log = logger("daemon");
   const onHangup = () =>
     void spawnTask("reload api_keys_file", async () => {
+      if (config.apiKeysFile === null) {
+        log.info("SIGHUP: nothing to reload (no api_keys_file); still running");
+        return;
+      }
       try {
         keys.replace(await collectApiKeys(config, opts.envApiKeys ?? []));
         log.info("SIGHUP: reloaded API keys from {file} ({n} accepted)", {

@@ -138,6 +138,9 @@ async function main(argv: string[]): Promise<number> {
 
   const startup = new AbortController();
   const { promise: signalled, resolve } = Promise.withResolvers<string>();
+  // Until the daemon's own SIGHUP handler is in place, a hangup must not kill llmux mid-startup either.
+  const ignoreHangup = () => {};
+  Deno.addSignalListener("SIGHUP", ignoreHangup);
   for (const sig of ["SIGTERM", "SIGINT"] as const) {
     Deno.addSignalListener(sig, () => {
       startup.abort(new Error(`${sig} during startup`));

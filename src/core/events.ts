@@ -16,6 +16,8 @@ export type LlmuxEvent =
     readonly seconds: number;
     /** Sleep + wake only: what the switch cost in GPU time. */
     readonly costSeconds: number;
+    /** The outgoing model's eviction failed and was escalated to a kill: the cost is not the strategy's. */
+    readonly escalated?: boolean;
   }
   | {
     readonly type: "switch_failed";

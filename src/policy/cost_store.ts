@@ -29,8 +29,8 @@ export class CostStore {
     this.#log = log;
   }
 
-  /** Loads the file into `tracker`; returns how many pairs were restored. */
-  load(tracker: SwitchCostTracker): number {
+  /** Loads the file into `tracker` (only plausible pairs of `models`); returns how many were restored. */
+  load(tracker: SwitchCostTracker, models?: ReadonlySet<string>): number {
     let text: string;
     try {
       text = Deno.readTextFileSync(this.#path);
@@ -49,8 +49,10 @@ export class CostStore {
       this.#warn(`ignoring ${this.#path}: not a llmux state file`);
       return 0;
     }
-    tracker.load(parsed.data.switch_costs as CostEstimate[]);
-    return parsed.data.switch_costs.length;
+    const kept = tracker.load(parsed.data.switch_costs as CostEstimate[], models);
+    const dropped = parsed.data.switch_costs.length - kept;
+    if (dropped > 0) this.#warn(`ignored ${dropped} implausible or unknown switch cost(s) in ${this.#path}`);
+    return kept;
   }
 
   async save(tracker: SwitchCostTracker): Promise<void> {

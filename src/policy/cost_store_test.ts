@@ -32,3 +32,19 @@ Deno.test("CostStore persists measured costs so a fresh daemon starts with them"
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("SwitchCostTracker clamps samples and load() keeps only plausible pairs of known models", () => {
+  const t = new SwitchCostTracker({ maxSeconds: 100 });
+  assertEquals(t.record("a", "b", 365).seconds, 100, "a hung switch counts as at most maxSeconds");
+  assertEquals(t.record(null, "c", -5).seconds, 0);
+  const kept = t.load([
+    { from: "a", to: "b", seconds: 3, samples: 2 },
+    { from: "idle", to: "b", seconds: 40, samples: 1 },
+    { from: "a", to: "gone", seconds: 3, samples: 1 },
+    { from: "a", to: "b2", seconds: 1e9, samples: 1 },
+    { from: "b", to: "a", seconds: Number.NaN, samples: 1 },
+    { from: "b", to: "a", seconds: 1, samples: 0 },
+  ], new Set(["a", "b", "b2"]));
+  assertEquals(kept, 2);
+  assertEquals([t.estimate("a", "b"), t.estimate(null, "b"), t.estimate("a", "b2")], [3, 40, undefined]);
+});

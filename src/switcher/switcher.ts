@@ -27,6 +27,21 @@ export type SwitcherState =
   /** An operator put the active model to sleep (admin API); idle afterwards. */
   | { readonly kind: "evicting"; readonly model: string };
 
+/**
+ * Legal moves of the switcher state; `#setState` rejects anything else. Every switch ends in `active`
+ * (success) or `idle` (failure, with the engines involved stopped or known asleep), never mid-way.
+ */
+export const SWITCHER_TRANSITIONS: Readonly<Record<SwitcherState["kind"], readonly SwitcherState["kind"][]>> =
+  {
+    idle: ["switching", "evicting"],
+    active: ["switching", "evicting", "idle"],
+    switching: ["active", "idle"],
+    evicting: ["idle"],
+  };
+
+/** Engine states in which a model holds no GPU compute (it may be asleep with a CUDA context). */
+const AT_REST = new Set(["stopped", "sleeping", "checkpointed"]);
+
 export interface SwitcherSettings {
   readonly models: readonly string[];
   readonly requestTimeoutMs: number;
@@ -73,11 +88,15 @@ export class Switcher {
   #state: SwitcherState = { kind: "idle" };
   #activatedAt = 0;
   #lastFailureAt = -Infinity;
+  /** When a switch to each model last started: a doomed-skip never holds a queue past request_timeout. */
+  readonly #attemptedAt = new Map<string, number>();
+  readonly #createdAt: number;
   #mode: SwitchMode = AUTO;
 
   constructor(settings: SwitcherSettings, deps: SwitcherDeps) {
     this.#settings = settings;
     this.#deps = deps;
+    this.#createdAt = deps.clock.now();
     for (const model of settings.models) {
       this.#slots.set(model, {
         queue: new WaiterQueue(deps.clock),
@@ -247,6 +266,9 @@ export class Switcher {
   #doomed(from: string | null, target: string): boolean {
     const costMs = this.#deps.costs?.estimateMs(from, target);
     const queue = this.#slots.get(target)!.queue;
+    // A measured cost can be stale (the model got faster): try at least once per request_timeout anyway.
+    const lastTry = this.#attemptedAt.get(target) ?? this.#createdAt;
+    if (this.#deps.clock.now() - lastTry >= this.#settings.requestTimeoutMs) return false;
     return costMs !== undefined && queue.length > 0 &&
       this.#settings.requestTimeoutMs - queue.newestWaitMs() < costMs;
   }
@@ -313,6 +335,7 @@ export class Switcher {
     const { clock, log, lifecycle, policy, events } = this.#deps;
     const shutdown = this.#shutdown.signal;
     const slot = this.#slots.get(target)!;
+    let from: string | null = null;
     try {
       shutdown.throwIfAborted();
       const backoff = this.#lastFailureAt + (this.#settings.failureBackoffMs ?? 2000) - clock.now();
@@ -322,9 +345,9 @@ export class Switcher {
         return undefined;
       }
       // Stale switch: everyone who asked for it left (timed out, disconnected or was served).
-      if (slot.queue.length === 0 && !force) return undefined;
+      if (slot.queue.length === 0 && !force) return this.#skip(target, "nobody is waiting for it any more");
 
-      const from = this.#activeModel();
+      from = this.#activeModel();
       const started = clock.now();
       if (from) {
         // Cooldown keeps the state active, so requests for the current model are still served meanwhile.
@@ -332,19 +355,18 @@ export class Switcher {
         const cooldown = this.#activatedAt + minActiveMs - clock.now();
         if (cooldown > 0) await sleep(clock, cooldown, shutdown);
         this.#phase("cooldown", from, target, started);
-        if (slot.queue.length === 0 && !force) return undefined;
-        if (!force && this.#doomed(from, target)) {
-          log.info(
-            "Skipping the switch to {model}: its {n} waiting request(s) time out before it could wake",
-            {
-              event: "switch_skipped",
-              model: target,
-              n: slot.queue.length,
-            },
-          );
-          return undefined;
+        if (slot.queue.length === 0 && !force) {
+          return this.#skip(target, "nobody is waiting for it any more");
         }
+        if (!force && this.#doomed(from, target)) {
+          return this.#skip(
+            target,
+            `its ${slot.queue.length} waiting request(s) time out before it could wake (measured switch cost)`,
+          );
+        }
+        from = this.#activeModel();
       }
+      this.#attemptedAt.set(target, clock.now());
       this.#setState({ kind: "switching", from, to: target });
       log.info("Switching {from} -> {to} ({queued} queued)", {
         event: "switch_started",
@@ -353,35 +375,21 @@ export class Switcher {
         queued: slot.queue.length,
       });
       events?.emit({ type: "switch_started", from, to: target });
-      const sleepStarted = from
+      const evicted = from
         ? await this.#evict(from, policy.drainBeforeSwitch(), undefined, target)
         : undefined;
 
       const wakeStarted = clock.now();
-      try {
-        await lifecycle.wake(target, shutdown);
-      } catch (err) {
-        this.#lastFailureAt = clock.now();
-        this.#setState({ kind: "idle" });
-        const failure = shutdown.aborted ? new ShuttingDownError() : new SwitchFailedError(target, err);
-        log.error("Switch to {model} failed: {error}", {
-          event: "switch_failed",
-          model: target,
-          from: from ?? "idle",
-          error: failure.message,
-        });
-        events?.emit({ type: "switch_failed", model: target, from, error: failure.message });
-        for (const w of slot.queue.takeAll()) w.fail(failure);
-        return failure;
-      }
+      await lifecycle.wake(target, shutdown);
       this.#phase("wake", from, target, wakeStarted);
       const tookMs = clock.now() - started;
       // The cost a policy weighs: GPU time lost to the switch itself (sleep + wake), not cooldown or drain.
-      const costMs = clock.now() - (sleepStarted ?? wakeStarted);
+      const costMs = clock.now() - (evicted?.sleepStarted ?? wakeStarted);
       this.#setState({ kind: "active", model: target });
       this.#activatedAt = clock.now();
       this.#lastFailureAt = -Infinity;
-      policy.onSwitchComplete?.(from, target, costMs);
+      // An escalated eviction measured a kill, not the strategy: it must not teach the policy a cost.
+      if (!evicted?.escalated) this.#tellPolicy(from, target, costMs);
       log.info("{model} is active ({ms} ms switch from {from})", {
         event: "model_activated",
         model: target,
@@ -394,16 +402,64 @@ export class Switcher {
         from,
         seconds: tookMs / 1000,
         costSeconds: costMs / 1000,
+        escalated: evicted?.escalated ?? false,
       });
       this.#grantWaiters(target);
       return undefined;
     } catch (err) {
-      if (!shutdown.aborted) throw err;
-      this.#setState(this.#state.kind === "switching" ? { kind: "idle" } : this.#state);
-      const failure = new ShuttingDownError();
-      for (const w of slot.queue.takeAll()) w.fail(failure);
-      return failure;
+      return await this.#failSwitch(from, target, err);
     }
+  }
+
+  /**
+   * Ends a failed switch in a consistent state, whatever phase threw: the engines involved are stopped
+   * unless they are known to be at rest, the switcher is idle (or still active on an untouched model), and
+   * the waiters get 503 with the reason. Never throws.
+   */
+  async #failSwitch(from: string | null, target: string, err: unknown): Promise<Error> {
+    const { clock, log, lifecycle, events } = this.#deps;
+    const shuttingDown = this.#shutdown.signal.aborted;
+    const failure = shuttingDown ? new ShuttingDownError() : new SwitchFailedError(target, err);
+    if (this.#state.kind === "switching") {
+      for (const model of new Set([from, target])) {
+        if (model !== null && !AT_REST.has(lifecycle.state(model))) await lifecycle.stop(model);
+      }
+      this.#setState({ kind: "idle" });
+    }
+    if (!shuttingDown) {
+      this.#lastFailureAt = clock.now();
+      log.error("Switch to {model} failed: {error}", {
+        event: "switch_failed",
+        model: target,
+        from: from ?? "idle",
+        error: failure.message,
+      });
+      events?.emit({ type: "switch_failed", model: target, from, error: failure.message });
+    }
+    for (const w of this.#slots.get(target)!.queue.takeAll()) w.fail(failure);
+    return failure;
+  }
+
+  /** A policy that throws must not undo a switch that worked: the failure is logged, the model serves. */
+  #tellPolicy(from: string | null, to: string, costMs: number): void {
+    try {
+      this.#deps.policy.onSwitchComplete?.(from, to, costMs);
+    } catch (err) {
+      this.#deps.log.error("Policy {policy} failed on a completed switch: {error}", {
+        policy: this.#deps.policy.name,
+        error: err,
+      });
+    }
+  }
+
+  /** A switch not run: logged with its reason (`switch_skipped`), so no queue starves silently. */
+  #skip(model: string, reason: string): undefined {
+    this.#deps.log.info("Skipping the switch to {model}: {reason}", {
+      event: "switch_skipped",
+      model,
+      reason,
+    });
+    return undefined;
   }
 
   #phase(
@@ -435,7 +491,12 @@ export class Switcher {
    * Drains (bounded by drain_timeout) and evicts the outgoing model; `to` names the switch for metrics.
    * Returns when the eviction itself started (after the drain).
    */
-  async #evict(from: string, drain: boolean, eviction?: Eviction, to?: string): Promise<number> {
+  async #evict(
+    from: string,
+    drain: boolean,
+    eviction?: Eviction,
+    to?: string,
+  ): Promise<{ sleepStarted: number; escalated: boolean }> {
     const { clock, log, lifecycle } = this.#deps;
     const slot = this.#slots.get(from)!;
     slot.draining = true;
@@ -470,7 +531,7 @@ export class Switcher {
           reason: outcome.escalatedBecause,
         });
       }
-      return sleepStarted;
+      return { sleepStarted, escalated: outcome.escalatedBecause !== undefined };
     } finally {
       slot.draining = false;
     }
@@ -499,7 +560,12 @@ export class Switcher {
     }
   }
 
+  /** The one place the switcher state changes; an illegal move is a bug and throws. */
   #setState(next: SwitcherState): void {
+    const from = this.#state.kind;
+    if (!SWITCHER_TRANSITIONS[from].includes(next.kind)) {
+      throw new Error(`Invalid switcher transition ${from} -> ${next.kind}`);
+    }
     this.#state = next;
   }
 }

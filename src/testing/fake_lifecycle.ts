@@ -12,6 +12,7 @@ export class FakeLifecycle implements Lifecycle {
   readonly #states = new Map<string, EngineState>();
   readonly #held = new Map<string, PromiseWithResolvers<void>>();
   readonly #failures = new Map<string, Error>();
+  readonly #broken = new Map<string, Error>();
   readonly #exitListeners: Array<(e: EngineExit) => void> = [];
 
   /** Makes the next `op` of `model` wait until the returned resolver is called. */
@@ -26,6 +27,21 @@ export class FakeLifecycle implements Lifecycle {
     this.#failures.set(`${op}:${model}`, err);
   }
 
+  /**
+   * Makes the next `op` of `model` throw outright, breaking the Lifecycle contract (a sleep "never
+   * rejects"): how a bug in an engine implementation looks to the switcher.
+   */
+  breakNext(op: Op, model: string, err: Error): void {
+    this.#broken.set(`${op}:${model}`, err);
+  }
+
+  /** Models whose engine is awake (or on its way there), for "never two awake" checks. */
+  awake(): string[] {
+    return [...this.#states].filter(([, s]) => s === "awake" || s === "starting" || s === "waking").map((
+      [m],
+    ) => m);
+  }
+
   /** Simulates the engine of `model` dying on its own. */
   crash(model: string, detail = "signal SIGKILL"): void {
     this.#states.set(model, "stopped");
@@ -35,12 +51,29 @@ export class FakeLifecycle implements Lifecycle {
   async wake(model: string, signal: AbortSignal): Promise<void> {
     this.log.push(`wake:${model}`);
     this.#states.set(model, "starting");
-    await this.#gate("wake", model, signal);
+    const broken = this.#broken.get(`wake:${model}`);
+    if (broken) {
+      this.#broken.delete(`wake:${model}`);
+      throw broken;
+    }
+    try {
+      await this.#gate("wake", model, signal);
+    } catch (err) {
+      // The Lifecycle contract: a failed wake leaves the engine stopped.
+      this.#states.set(model, "stopped");
+      throw err;
+    }
     this.#states.set(model, "awake");
   }
 
   async sleep(model: string, eviction?: Eviction): Promise<SleepOutcome> {
     this.log.push(eviction ? `sleep:${model}:${eviction.weights}+${eviction.process}` : `sleep:${model}`);
+    const broken = this.#broken.get(`sleep:${model}`);
+    if (broken) {
+      this.#broken.delete(`sleep:${model}`);
+      this.#states.set(model, "falling_asleep");
+      throw broken;
+    }
     try {
       await this.#gate("sleep", model);
       this.#states.set(model, "sleeping");

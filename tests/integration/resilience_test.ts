@@ -110,3 +110,22 @@ Deno.test("llmux lets an in-flight stream finish on SIGTERM, then stops every en
     "the stream completed during the grace period",
   );
 });
+
+// Regression: SIGHUP (a closed terminal) killed llmux and orphaned every engine.
+Deno.test("llmux survives SIGHUP without an api_keys_file and keeps serving", async () => {
+  const d = await RunningDaemon.start({ models: { a: {} } });
+  try {
+    const first = await d.chat("a");
+    await first.body?.cancel();
+    const engine = d.enginePid("a");
+    Deno.kill(d.pid, "SIGHUP");
+    await d.waitForLine(/SIGHUP: nothing to reload/);
+    const again = await d.chat("a", "still up");
+    assertEquals(again.status, 200);
+    await again.body?.cancel();
+    assert(isAlive(engine), "the engine was not orphaned or restarted");
+    assertEquals(d.enginePid("a"), engine);
+  } finally {
+    await d.stop();
+  }
+});

@@ -1,0 +1,97 @@
+import { assertEquals, assertMatch, assertRejects } from "../testing/assert.ts";
+import { SwitchFailedError, SwitchTimeoutError } from "../core/errors.ts";
+import { logger } from "../core/log.ts";
+import { FifoPolicy } from "../policy/fifo.ts";
+import type { Policy } from "../policy/policy.ts";
+import { FakeLifecycle } from "../testing/fake_lifecycle.ts";
+import { ManualClock } from "../testing/manual_clock.ts";
+import { Switcher, SWITCHER_TRANSITIONS } from "./switcher.ts";
+
+function setup(policy?: Policy, costs?: { estimateMs(from: string | null, to: string): number | undefined }) {
+  const clock = new ManualClock();
+  const lifecycle = new FakeLifecycle();
+  const switcher = new Switcher(
+    { models: ["a", "b", "c"], requestTimeoutMs: 10_000, minActiveMs: 0, drainTimeoutMs: 60_000 },
+    {
+      lifecycle,
+      policy: policy ?? new FifoPolicy({ drainBeforeSwitch: true }),
+      clock,
+      log: logger("test"),
+      ...(costs ? { costs } : {}),
+    },
+  );
+  return { clock, lifecycle, switcher };
+}
+
+async function serve(s: ReturnType<typeof setup>, model: string): Promise<void> {
+  const p = s.switcher.acquire(model);
+  await s.clock.advance(2_000);
+  (await p).release();
+}
+
+Deno.test("SWITCHER_TRANSITIONS: every switch ends active or idle, never stays switching", () => {
+  assertEquals([...SWITCHER_TRANSITIONS.switching].sort(), ["active", "idle"]);
+  assertEquals(SWITCHER_TRANSITIONS.evicting, ["idle"]);
+});
+
+// Regression: an error thrown by an eviction left the state `switching a->b`; the next switch then took
+// from = null and woke c while a was still awake.
+Deno.test("Switcher stays consistent when an eviction throws: a stopped, idle, 503, never two awake", async () => {
+  const s = setup();
+  await serve(s, "a");
+  s.lifecycle.breakNext("sleep", "a", new Error("sleep blew up"));
+  const forB = assertRejects(() => s.switcher.acquire("b"), SwitchFailedError);
+  await s.clock.advance(0);
+  const err = await forB;
+  assertEquals(err.status, 503);
+  assertMatch(err.message, /sleep blew up/);
+  assertEquals(s.switcher.state, { kind: "idle" });
+  assertEquals(s.lifecycle.state("a"), "stopped", "the half-evicted engine was stopped");
+  assertEquals(s.lifecycle.awake(), []);
+  await serve(s, "c");
+  assertEquals(s.lifecycle.awake(), ["c"]);
+  assertEquals(s.switcher.state, { kind: "active", model: "c" });
+  s.switcher.beginShutdown();
+});
+
+Deno.test("Switcher stops a target whose wake threw outright (engine left starting), and recovers", async () => {
+  const s = setup();
+  s.lifecycle.breakNext("wake", "a", new Error("wake blew up"));
+  const first = assertRejects(() => s.switcher.acquire("a"), SwitchFailedError);
+  await s.clock.advance(0);
+  await first;
+  assertEquals([s.switcher.state.kind, s.lifecycle.state("a")], ["idle", "stopped"]);
+  await serve(s, "a");
+  assertEquals(s.switcher.state, { kind: "active", model: "a" });
+  s.switcher.beginShutdown();
+});
+
+Deno.test("Switcher keeps a switch that worked when the policy throws on its completion", async () => {
+  const policy: Policy = {
+    name: "throws",
+    onPendingRequest: () => ({ kind: "switch_now" }),
+    drainBeforeSwitch: () => true,
+    onSwitchComplete: () => {
+      throw new Error("policy bug");
+    },
+  };
+  const s = setup(policy);
+  await serve(s, "a");
+  assertEquals([s.switcher.state.kind, s.lifecycle.state("a")], ["active", "awake"]);
+  s.switcher.beginShutdown();
+});
+
+// Regression: a stale, too-high switch cost made every switch to a model "doomed", for good.
+Deno.test("Switcher tries a doomed switch at least once per request_timeout", async () => {
+  const s = setup(undefined, { estimateMs: (from) => (from === null ? undefined : 60_000) });
+  await serve(s, "a");
+  const doomed = assertRejects(() => s.switcher.acquire("b"), SwitchTimeoutError);
+  await s.clock.advance(10_000);
+  await doomed;
+  assertEquals(s.lifecycle.log, ["wake:a"], "skipped while the cost says nobody could be served");
+  const later = s.switcher.acquire("b");
+  await s.clock.advance(0);
+  (await later).release();
+  assertEquals(s.lifecycle.log, ["wake:a", "sleep:a", "wake:b"], "tried once request_timeout had passed");
+  s.switcher.beginShutdown();
+});
