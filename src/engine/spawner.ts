@@ -37,6 +37,9 @@ export interface Spawner {
   track(pid: number): SpawnedProcess;
 }
 
+/** How long an exit waits for the output pipes to drain before it is reported anyway. */
+const PUMP_DRAIN_MS = 500;
+
 /**
  * The real spawner: `Deno.Command` with `detached: true`, which makes the child a session and group leader.
  * Children get `baseEnv` plus their spec's env and nothing else (clearEnv), so a secret in the daemon's
@@ -84,10 +87,20 @@ export class DenoSpawner implements Spawner {
         pumpLines(child.stdout, (l) => onLine("stdout", l)),
         pumpLines(child.stderr, (l) => onLine("stderr", l)),
       ];
-    // The exit is reported after the output drained, so the last lines (the crash reason) are logged first.
+    // The exit is reported after the output drained, so the last lines (the crash reason) are logged
+    // first; but only briefly: a descendant that left the group can hold the pipes open forever, and
+    // `exited` must follow the process status, not the pipes.
     const exited = child.status.then(async (s) => {
       stopTailing.abort();
-      await Promise.all(pumps);
+      const bound = new AbortController();
+      await Promise.race([
+        Promise.all(pumps),
+        new Promise<void>((resolve) => {
+          const id = setTimeout(resolve, PUMP_DRAIN_MS);
+          bound.signal.addEventListener("abort", () => clearTimeout(id), { once: true });
+        }),
+      ]);
+      bound.abort();
       return { code: s.code, signal: s.signal };
     });
     return { pid, exited, signalGroup: (signal) => signalProcessGroup(pid, signal) };

@@ -16,6 +16,7 @@ import {
 import type { CudaCheckpoint } from "../checkpoint/cuda_checkpoint.ts";
 import type { Checkpointer } from "../checkpoint/checkpointer.ts";
 import type { ProcFs } from "./procfs.ts";
+import { spawnTask } from "../core/tasks.ts";
 
 export const STOP: Eviction = { weights: "retain", process: "stop" };
 
@@ -73,6 +74,11 @@ export class VllmEngine {
   /** Images to restore from while `checkpointed`. */
   #checkpointDir: string | undefined;
   #expectCheckpoint = false;
+  /**
+   * The engine's descendants as last seen while its leader lived (at readiness): after the leader dies
+   * they are re-parented to init and can no longer be found from it.
+   */
+  #tree: number[] = [];
 
   constructor(opts: VllmEngineOptions, deps: VllmEngineDeps) {
     this.#opts = opts;
@@ -179,8 +185,16 @@ export class VllmEngine {
       });
     }
     proc.signalGroup("SIGKILL");
+    // Strays first: one holding the leader's pipes must not keep this await (and the switch lock) waiting.
+    this.#killTracked([...tree, ...this.#tree]);
     await proc.exited;
-    for (const pid of tree) if (this.#deps.procfs?.isAlive(pid)) signalProcess(pid, "SIGKILL");
+    this.#killTracked([...tree, ...this.#tree]);
+    this.#tree = [];
+  }
+
+  /** SIGKILLs each listed process that is still alive (descendants recorded while the leader lived). */
+  #killTracked(pids: readonly number[]): void {
+    for (const pid of new Set(pids)) if (this.#deps.procfs?.isAlive(pid)) signalProcess(pid, "SIGKILL");
   }
 
   get #name(): string {
@@ -206,7 +220,7 @@ export class VllmEngine {
     // Registered before any await, so stop() and shutdown can always find the group.
     this.#proc = proc;
     this.#deps.onSpawned?.(proc.pid);
-    void proc.exited.then((status) => this.#onExit(proc, status));
+    void spawnTask(`${this.#name} exit watch`, async () => this.#onExit(proc, await proc.exited));
     const exited = proc.exited.then((status) => ({ exited: status }));
     const deadline = started + this.#opts.startupTimeoutMs;
     try {
@@ -232,6 +246,7 @@ export class VllmEngine {
       throw new EngineOperationError(`Start of '${this.#name}' was aborted: ${describe(err)}`, err);
     }
     this.#transition("awake");
+    this.#tree = this.#deps.procfs?.descendants(proc.pid) ?? [];
     this.#deps.log.info("{model} is ready after {ms} ms (pid {pid})", {
       model: this.#name,
       ms: Math.round(this.#deps.clock.now() - started),
@@ -350,7 +365,7 @@ export class VllmEngine {
       const proc = this.#deps.spawner.track(pid);
       this.#proc = proc;
       this.#pids = cudaPids;
-      void proc.exited.then((status) => this.#onExit(proc, status));
+      void spawnTask(`${this.#name} exit watch`, async () => this.#onExit(proc, await proc.exited));
       await this.#waitRestoredHealthy(signal);
       await this.#ncclCall("resume_nccl");
       await this.#vllmWake(eviction, signal);
@@ -431,6 +446,11 @@ export class VllmEngine {
       return;
     }
     const detail = exitDetail(status);
+    // The leader is gone but its GPU-holding children (vLLM's EngineCore) may not be: kill the group and
+    // every recorded descendant before anyone hears the model is dead, so a restart finds the GPU free.
+    proc.signalGroup("SIGKILL");
+    this.#killTracked(this.#tree);
+    this.#tree = [];
     this.#deps.log.error("Engine for {model} exited unexpectedly while {state} ({detail}){recent}", {
       model: this.#name,
       state: wasState,

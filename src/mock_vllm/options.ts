@@ -23,6 +23,8 @@ export interface MockOptions {
   readonly tensorParallelSize: number;
   /** Spawn a child process in the same group, like vLLM's EngineCore. */
   readonly engineCoreChild: boolean;
+  /** Spawn a child that leaves the group (setsid) and holds the engine's stdout and stderr open. */
+  readonly escapedChild: boolean;
   /** reload_weights answers 200 but leaves the weights invalid (a reload bug: answers stay garbage). */
   readonly brokenReload: boolean;
   /** Range of the natural answer length in tokens (--output-tokens MIN-MAX). */
@@ -53,6 +55,7 @@ const BOOLEAN_FLAGS = new Set([
   "--disable-uvicorn-access-log",
   "--enable-prefix-caching",
   "--engine-core-child",
+  "--escaped-child",
   "--broken-reload",
   "--sleep-frees-kv-only",
   "--host-ram-kept-after-wake",
@@ -128,6 +131,7 @@ export function parseMockArgs(argv: readonly string[], env: { fakeGpu?: string }
     reloadDelayMs: num("--reload-delay-ms", (size / 3) * 1000),
     tensorParallelSize: Math.max(1, Math.floor(num("--tensor-parallel-size", 1))),
     engineCoreChild: flags.has("--engine-core-child"),
+    escapedChild: flags.has("--escaped-child"),
     brokenReload: flags.has("--broken-reload"),
     outputTokens: { min: Number(m[1]), max: Number(m[2]) },
     maxModelLen: Math.max(1, Math.floor(num("--max-model-len", 8192))),

@@ -22,6 +22,19 @@ export async function runMockVllm(argv: readonly string[]): Promise<number> {
       `(EngineCore_DP0 pid=${child.pid}) INFO Initializing a V1 LLM engine with config: model='${opts.model}'`,
     );
   }
+  let escaped: Deno.ChildProcess | undefined;
+  if (opts.escapedChild) {
+    // Its own session and group, inheriting our stdout/stderr: a group kill misses it and it keeps the
+    // pipes to llmux open after we are gone.
+    escaped = new Deno.Command("setsid", {
+      args: ["sleep", "86400"],
+      stdin: "null",
+      stdout: "inherit",
+      stderr: "inherit",
+    })
+      .spawn();
+    log(`INFO [mock] escaped child pid ${escaped.pid}`);
+  }
   if (opts.startupDelayMs > 0) await new Promise((r) => setTimeout(r, opts.startupDelayMs));
 
   let gpu: EngineGpuMemory | null = null;

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertMatch } from "../../src/testing/assert.ts";
-import { isAlive, RunningDaemon } from "./harness.ts";
+import { descendantsOf, isAlive, pollUntil, RunningDaemon } from "./harness.ts";
 
 Deno.test("llmux keeps a model active for min_active_secs before switching away", async () => {
   const d = await RunningDaemon.start({
@@ -125,6 +125,49 @@ Deno.test("llmux survives SIGHUP without an api_keys_file and keeps serving", as
     await again.body?.cancel();
     assert(isAlive(engine), "the engine was not orphaned or restarted");
     assertEquals(d.enginePid("a"), engine);
+  } finally {
+    await d.stop();
+  }
+});
+
+// Regression: when the leader died on its own, its EngineCore child survived with parent 1 (GPU memory held).
+Deno.test("llmux kills the rest of a crashed engine's group before reporting it dead", async () => {
+  const d = await RunningDaemon.start({ models: { a: { extraArgs: ["--engine-core-child"] } } });
+  try {
+    const first = await d.chat("a");
+    await first.body?.cancel();
+    const leader = d.enginePid("a");
+    const children = descendantsOf(leader);
+    assert(children.length > 0, "the mock's EngineCore child is running");
+    Deno.kill(leader, "SIGKILL");
+    await d.waitForLine(/exited unexpectedly/);
+    await pollUntil(() => children.every((pid) => !isAlive(pid)), "the orphaned child dies with its group");
+    const again = await d.chat("a", "restarted");
+    assertEquals(again.status, 200);
+    await again.body?.cancel();
+  } finally {
+    await d.stop();
+  }
+});
+
+// Regression: a descendant outside the group holding the engine's pipes made stop() wait forever.
+Deno.test("llmux stops an engine whose escaped descendant holds its output pipes", async () => {
+  const d = await RunningDaemon.start({
+    models: {
+      a: { extraArgs: ["--escaped-child"], eviction: { weights: "retain", process: "stop" } },
+      b: {},
+    },
+  });
+  try {
+    const first = await d.chat("a");
+    await first.body?.cancel();
+    const escaped = Number(
+      (await d.waitForLine(/escaped child pid \d+/)).match(/escaped child pid (\d+)/)![1],
+    );
+    const b = await d.chat("b", "after a stopped");
+    assertEquals(b.status, 200, "the switch finished: stop(a) did not hang on the pipes");
+    await b.body?.cancel();
+    await pollUntil(() => !isAlive(escaped), "the escaped descendant was killed too");
   } finally {
     await d.stop();
   }
