@@ -82,6 +82,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
       requestTimeoutMs: config.policy.requestTimeoutMs,
       minActiveMs: config.policy.minActiveMs,
       drainTimeoutMs: config.policy.drainTimeoutMs,
+      maxQueueDepth: config.maxQueueDepth,
     },
     {
       lifecycle: orchestrator,

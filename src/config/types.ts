@@ -63,6 +63,10 @@ export interface Config {
   /** Level engine output is logged at ("info" when the deprecated vllm_logging is true). */
   readonly engineLogLevel: "debug" | "info";
   readonly bodyReadTimeoutMs: number;
+  /** Requests waiting for one model beyond this get 429 queue_full. */
+  readonly maxQueueDepth: number;
+  /** Requests forwarded to one engine at once; the rest wait inside llmux without a socket. */
+  readonly maxConcurrentRequests: number;
   /** Keys from the config's api_keys (LLMUX_API_KEYS and api_keys_file are added by the daemon). */
   readonly apiKeys: readonly string[];
   /** One key a line, re-read on SIGHUP. */

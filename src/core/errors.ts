@@ -130,6 +130,16 @@ export class SwitchTimeoutError extends LlmuxError {
   }
 }
 
+/** A model's queue is at max_queue_depth. */
+export class QueueFullError extends LlmuxError {
+  constructor(model: string, depth: number) {
+    super(`Too many requests are waiting for model '${model}' (max_queue_depth ${depth}); retry later`, {
+      code: "queue_full",
+      status: 429,
+    });
+  }
+}
+
 export class ShuttingDownError extends LlmuxError {
   constructor() {
     super("llmux is shutting down", { code: "shutting_down", status: 503 });

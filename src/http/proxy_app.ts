@@ -10,6 +10,7 @@ import {
 import type { EventBus } from "../core/events.ts";
 import type { Logger } from "../core/log.ts";
 import { pathProblem, RouteTable } from "../core/routes.ts";
+import { Semaphore } from "../core/semaphore.ts";
 import type { Config } from "../config/types.ts";
 import type { FetchFn } from "../engine/client.ts";
 import type { InFlightGuard } from "../switcher/in_flight.ts";
@@ -21,6 +22,8 @@ import { extractModel, readBody } from "./request_body.ts";
 /** The part of the switcher the HTTP layer needs. */
 export interface ModelGate {
   acquire(model: string, signal?: AbortSignal): Promise<InFlightGuard>;
+  /** Seconds a client should wait before retrying a 429/503/504 for `model` (default 1). */
+  retryAfterSecs?(model: string | undefined): number;
 }
 
 export interface ProxyAppDeps {
@@ -62,6 +65,11 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
   };
   const drop = requestHeaderDrops({ credentials: !config.forwardClientCredentials });
   const dropDecoded = requestHeaderDrops({ credentials: !config.forwardClientCredentials, decoded: true });
+  // Per-engine cap on forwarded requests: a burst released by a switch waits here, holding no socket.
+  const limiters = new Map(
+    [...config.models.keys()].map((m) => [m, new Semaphore(config.maxConcurrentRequests)]),
+  );
+  const modelOf = new WeakMap<Request, string>();
 
   app.onError((err, c) => {
     const req = c.req.raw;
@@ -73,6 +81,7 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
       });
       return errorResponse(new ClientGoneError(), log);
     }
+    const retryAfter = gate.retryAfterSecs?.(modelOf.get(req)) ?? 1;
     if (err instanceof LlmuxError && err.status >= 400 && err.status < 500) {
       deps.events?.emit({ type: "request_rejected", reason: err.code, status: err.status });
       log.info("Rejected {method} {path}: {status} {reason}", {
@@ -82,7 +91,7 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
         reason: err.code,
       });
     }
-    return errorResponse(err, log);
+    return errorResponse(err, log, retryAfter);
   });
 
   app.all("*", async (c) => {
@@ -102,6 +111,7 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
     const { model, json: body, form } = await extractModel(req.headers, bytes);
     const engine = config.models.get(model);
     if (!engine) throw new ModelNotFoundError(model, names);
+    modelOf.set(req, model);
     let outBody: BodyInit | null = bytes as BodyInit | null;
     let headerDrops = decoded ? dropDecoded : drop;
     if (body && typeof body.model === "string" && body.model !== engine.servedName) {
@@ -127,7 +137,7 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
         queueWaitSeconds: queueWaitMs / 1000,
       });
     try {
-      const guard = await gate.acquire(model, req.signal);
+      const guard = await limited(await gate.acquire(model, req.signal), limiters.get(model)!, req.signal);
       queueWaitMs = deps.clock.now() - arrived;
       const res = await forward(
         {
@@ -153,6 +163,32 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
     }
   });
   return app;
+}
+
+/**
+ * Waits for an engine permit while holding the in-flight guard (so a switch drains these requests too);
+ * the returned guard releases both. A client that leaves, or a guard aborted meanwhile, gives both back.
+ */
+async function limited(
+  guard: InFlightGuard,
+  limiter: Semaphore,
+  client: AbortSignal,
+): Promise<InFlightGuard> {
+  let permit = limiter.tryAcquire();
+  if (permit === null) {
+    try {
+      permit = await limiter.acquire(AbortSignal.any([client, guard.signal]));
+    } catch (err) {
+      guard.release();
+      throw err;
+    }
+  }
+  const held = permit;
+  const release = () => {
+    held();
+    guard.release();
+  };
+  return { model: guard.model, signal: guard.signal, abort: guard.abort, release, [Symbol.dispose]: release };
 }
 
 /** "/v1/x?y" from "http://host:port/v1/x?y" without a URL parse on the hot path. */

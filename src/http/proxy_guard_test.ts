@@ -11,6 +11,7 @@ import { ManualClock } from "../testing/manual_clock.ts";
 import { InFlightSet } from "../switcher/in_flight.ts";
 import { CONTROL_ROUTES } from "../core/routes.ts";
 import { ApiKeys } from "./api_keys.ts";
+import { QueueFullError, ShuttingDownError } from "../core/errors.ts";
 import { createProxyApp, type ModelGate } from "./proxy_app.ts";
 
 function setup(opts: { extra?: Record<string, unknown>; keys?: string[]; clock?: ManualClock } = {}) {
@@ -201,4 +202,52 @@ Deno.test("proxy takes the model of a multipart audio request from its form fiel
   const file = received.get("file");
   assert(file instanceof File);
   assertEquals([...new Uint8Array(await file.arrayBuffer())], [1, 2, 3]);
+});
+
+Deno.test("proxy forwards at most max_concurrent_requests per engine; the rest wait without a socket", async () => {
+  const config =
+    validateConfig({ max_concurrent_requests: 2, models: { m: { model_path: "m", port: 8301 } } }).config;
+  const inFlight = new InFlightSet();
+  const upstream: Array<PromiseWithResolvers<Response>> = [];
+  const app = createProxyApp({
+    config,
+    gate: { acquire: (model) => Promise.resolve(inFlight.acquire(model)) },
+    fetch: () => {
+      const d = Promise.withResolvers<Response>();
+      upstream.push(d);
+      return d.promise;
+    },
+    log: logger("test"),
+    clock: systemClock,
+  });
+  const send = () => app.request("/v1/completions", chat({}, "m"));
+  const answers = [send(), send(), send()];
+  await new Promise((r) => setTimeout(r, 20));
+  assertEquals(upstream.length, 2, "the third request waits inside llmux");
+  assertEquals(inFlight.size, 3, "but it holds its in-flight guard, so a switch drains it too");
+  upstream[0]!.resolve(Response.json({ ok: 1 }));
+  assertEquals(await (await answers[0]!).json(), { ok: 1 }, "its body is read to the end: the permit is free");
+  await new Promise((r) => setTimeout(r, 20));
+  assertEquals(upstream.length, 3);
+  upstream[1]!.resolve(Response.json({ ok: 2 }));
+  upstream[2]!.resolve(Response.json({ ok: 3 }));
+  assertEquals((await Promise.all(answers)).map((r) => r.status), [200, 200, 200]);
+  for (const r of answers.slice(1)) await (await r).body?.cancel();
+  assertEquals(inFlight.size, 0);
+});
+
+Deno.test("proxy sends Retry-After with 429, 503 and 504 answers", async () => {
+  const config = validateConfig({ models: { m: { model_path: "m", port: 8302 } } }).config;
+  for (const [err, status] of [[new QueueFullError("m", 4), 429], [new ShuttingDownError(), 503]] as const) {
+    const app = createProxyApp({
+      config,
+      gate: { acquire: () => Promise.reject(err), retryAfterSecs: (model) => (model === "m" ? 7 : 1) },
+      fetch: () => Promise.reject(new Error("unreachable")),
+      log: logger("test"),
+      clock: systemClock,
+    });
+    const res = await app.request("/v1/completions", chat({}, "m"));
+    assertEquals([res.status, res.headers.get("retry-after")], [status, "7"]);
+    await res.body?.cancel();
+  }
 });

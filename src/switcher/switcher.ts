@@ -4,6 +4,7 @@ import {
   DrainTimeoutError,
   EngineExitedError,
   ModelNotFoundError,
+  QueueFullError,
   ShuttingDownError,
   SwitchFailedError,
   SwitchTimeoutError,
@@ -49,6 +50,8 @@ export interface SwitcherSettings {
   readonly drainTimeoutMs: number;
   /** Pause before retrying after a failed switch, so a broken model cannot monopolise the GPU. */
   readonly failureBackoffMs?: number;
+  /** Waiters per model beyond which acquire rejects with QueueFullError (429); default unbounded. */
+  readonly maxQueueDepth?: number;
 }
 
 export interface SwitcherDeps {
@@ -165,6 +168,19 @@ export class Switcher {
     }
   }
 
+  /**
+   * How long a client should wait before retrying a request for `model` that got 429, 503 or 504: the
+   * measured cost of switching to it (0 when unmeasured or already active) times the switches queued
+   * ahead of it plus its own, in whole seconds, at least 1.
+   */
+  retryAfterSecs(model: string | undefined): number {
+    const active = this.#activeModel();
+    if (model === undefined || !this.#slots.has(model) || model === active) return 1;
+    const costMs = this.#deps.costs?.estimateMs(active, model) ?? 0;
+    const ahead = this.#scheduled.size + (this.#inProgress !== null && this.#inProgress !== model ? 1 : 0);
+    return Math.max(1, Math.ceil((costMs / 1000) * (ahead + 1)));
+  }
+
   /** Per-model queue depth and in-flight count. */
   snapshot(): Record<string, { queueDepth: number; inFlight: number }> {
     const out: Record<string, { queueDepth: number; inFlight: number }> = {};
@@ -192,6 +208,8 @@ export class Switcher {
     if (this.#state.kind === "active" && this.#state.model === model && !slot.draining) {
       return Promise.resolve(slot.inFlight.acquire(model));
     }
+    const maxDepth = this.#settings.maxQueueDepth ?? Infinity;
+    if (slot.queue.length >= maxDepth) return Promise.reject(new QueueFullError(model, maxDepth));
     const waiter = slot.queue.enqueue(
       this.#settings.requestTimeoutMs,
       () => {

@@ -1,5 +1,5 @@
 import { assertEquals, assertMatch, assertRejects } from "../testing/assert.ts";
-import { SwitchFailedError, SwitchTimeoutError } from "../core/errors.ts";
+import { QueueFullError, SwitchFailedError, SwitchTimeoutError } from "../core/errors.ts";
 import { logger } from "../core/log.ts";
 import { FifoPolicy } from "../policy/fifo.ts";
 import type { Policy } from "../policy/policy.ts";
@@ -94,4 +94,36 @@ Deno.test("Switcher tries a doomed switch at least once per request_timeout", as
   (await later).release();
   assertEquals(s.lifecycle.log, ["wake:a", "sleep:a", "wake:b"], "tried once request_timeout had passed");
   s.switcher.beginShutdown();
+});
+
+Deno.test("Switcher answers 429 queue_full past max_queue_depth, and Retry-After follows the switch cost", async () => {
+  const clock = new ManualClock();
+  const lifecycle = new FakeLifecycle();
+  const switcher = new Switcher(
+    {
+      models: ["a", "b"],
+      requestTimeoutMs: 10_000,
+      minActiveMs: 0,
+      drainTimeoutMs: 60_000,
+      maxQueueDepth: 2,
+    },
+    {
+      lifecycle,
+      policy: new FifoPolicy({ drainBeforeSwitch: true }),
+      clock,
+      log: logger("test"),
+      costs: { estimateMs: () => 2_500 },
+    },
+  );
+  const held = lifecycle.hold("wake", "a");
+  const queued = [switcher.acquire("a"), switcher.acquire("a")];
+  const full = await assertRejects(() => switcher.acquire("a"), QueueFullError);
+  assertEquals([full.status, full.code], [429, "queue_full"]);
+  assertEquals(switcher.retryAfterSecs("b"), 5, "2.5 s cost, one switch (to a) ahead of b's own");
+  assertEquals(switcher.retryAfterSecs(undefined), 1);
+  held.resolve();
+  await clock.advance(0);
+  for (const g of queued) (await g).release();
+  assertEquals(switcher.retryAfterSecs("a"), 1, "the active model needs no switch");
+  switcher.beginShutdown();
 });

@@ -1,0 +1,68 @@
+/**
+ * A FIFO counting semaphore with abortable waits: at most `limit` permits out at once. A permit is a
+ * function; calling it twice is harmless. A waiter whose signal aborts leaves the line at once.
+ */
+export class Semaphore {
+  readonly #limit: number;
+  #out = 0;
+  readonly #waiters: Array<{ grant: () => void }> = [];
+
+  constructor(limit: number) {
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new RangeError(`Semaphore limit must be >= 1, got ${limit}`);
+    }
+    this.#limit = limit;
+  }
+
+  /** Permits currently out. */
+  get inUse(): number {
+    return this.#out;
+  }
+
+  /** Requests waiting for a permit. */
+  get waiting(): number {
+    return this.#waiters.length;
+  }
+
+  /** A permit now, or null when none is free (no promise, no signal: the hot path). */
+  tryAcquire(): (() => void) | null {
+    if (this.#out >= this.#limit) return null;
+    this.#out++;
+    return this.#permit();
+  }
+
+  /** Resolves with a release function once a permit is free; rejects with the signal's reason on abort. */
+  acquire(signal?: AbortSignal): Promise<() => void> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#out < this.#limit) {
+      this.#out++;
+      return Promise.resolve(this.#permit());
+    }
+    const { promise, resolve, reject } = Promise.withResolvers<() => void>();
+    const waiter = {
+      grant: () => {
+        signal?.removeEventListener("abort", onAbort);
+        this.#out++;
+        resolve(this.#permit());
+      },
+    };
+    const onAbort = () => {
+      const i = this.#waiters.indexOf(waiter);
+      if (i >= 0) this.#waiters.splice(i, 1);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    this.#waiters.push(waiter);
+    return promise;
+  }
+
+  #permit(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#out--;
+      this.#waiters.shift()?.grant();
+    };
+  }
+}
