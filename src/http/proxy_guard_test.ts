@@ -226,7 +226,11 @@ Deno.test("proxy forwards at most max_concurrent_requests per engine; the rest w
   assertEquals(upstream.length, 2, "the third request waits inside llmux");
   assertEquals(inFlight.size, 3, "but it holds its in-flight guard, so a switch drains it too");
   upstream[0]!.resolve(Response.json({ ok: 1 }));
-  assertEquals(await (await answers[0]!).json(), { ok: 1 }, "its body is read to the end: the permit is free");
+  assertEquals(
+    await (await answers[0]!).json(),
+    { ok: 1 },
+    "its body is read to the end: the permit is free",
+  );
   await new Promise((r) => setTimeout(r, 20));
   assertEquals(upstream.length, 3);
   upstream[1]!.resolve(Response.json({ ok: 2 }));
