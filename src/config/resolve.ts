@@ -97,6 +97,8 @@ export function resolveConfig(raw: RawConfig): Resolved {
     shutdownGraceMs: raw.shutdown_grace_secs * 1000,
     engineLogLevel: raw.vllm_logging ? "info" : "debug",
     bodyReadTimeoutMs: raw.body_read_timeout_secs * 1000,
+    controlTimeoutMs: raw.control_timeout_secs * 1000,
+    livenessProbeMs: raw.liveness_probe_secs * 1000,
     maxQueueDepth: raw.max_queue_depth,
     maxConcurrentRequests: raw.max_concurrent_requests,
     apiKeys: raw.api_keys,

@@ -63,6 +63,13 @@ export interface Config {
   /** Level engine output is logged at ("info" when the deprecated vllm_logging is true). */
   readonly engineLogLevel: "debug" | "info";
   readonly bodyReadTimeoutMs: number;
+  /**
+   * Deadline of every engine control call (sleep, wake, reload) and external tool (criu, cuda-checkpoint).
+   * A timed-out sleep, wake or reload is never retried.
+   */
+  readonly controlTimeoutMs: number;
+  /** Health-probe period of an awake engine with requests outstanding (0: off). */
+  readonly livenessProbeMs: number;
   /** Requests waiting for one model beyond this get 429 queue_full. */
   readonly maxQueueDepth: number;
   /** Requests forwarded to one engine at once; the rest wait inside llmux without a socket. */

@@ -10,8 +10,16 @@ export interface ControlCall {
   readonly timeoutMs: number;
   /** Total attempts (1 = no retry). */
   readonly attempts?: number;
+  /**
+   * False for calls that are not safe to repeat once they may have started (sleep, wake, reload): a
+   * timeout then fails at once; the caller checks the engine's state and escalates instead.
+   */
+  readonly retryAfterTimeout?: boolean;
   readonly signal?: AbortSignal;
 }
+
+/** A control call that ran past its deadline (control_timeout_secs). */
+export class ControlTimeoutError extends Error {}
 
 /** Waits before attempts 2 and 3, as vLLM control calls are idempotent no-ops when repeated. */
 const RETRY_DELAYS_MS = [500, 1000];
@@ -38,6 +46,21 @@ export class EngineClient {
       });
       await res.body?.cancel();
       return res.ok;
+    } catch {
+      return false;
+    }
+  }
+
+  /** GET /is_sleeping: true only for a well-formed `{"is_sleeping":true}` within `timeoutMs`. */
+  async isSleeping(timeoutMs: number): Promise<boolean> {
+    using t = timeoutSignal(this.#clock, timeoutMs, () => new Error("is_sleeping timeout"));
+    try {
+      const res = await this.#fetch(`${this.baseUrl}/is_sleeping`, { signal: t.signal });
+      if (!res.ok) {
+        await res.body?.cancel();
+        return false;
+      }
+      return (await res.json() as { is_sleeping?: unknown }).is_sleeping === true;
     } catch {
       return false;
     }
@@ -72,6 +95,11 @@ export class EngineClient {
       } catch (err) {
         call.signal?.throwIfAborted();
         lastError = t.signal.aborted ? describe(t.signal.reason) : `request failed: ${describe(err)}`;
+        if (t.signal.aborted && call.retryAfterTimeout === false) {
+          throw new ControlTimeoutError(
+            `POST ${call.path} timed out after ${call.timeoutMs}ms (not retried)`,
+          );
+        }
       }
     }
     throw new Error(`POST ${call.path} failed after ${attempts} attempt(s): ${lastError}`);

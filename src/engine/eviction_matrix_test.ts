@@ -80,6 +80,7 @@ async function run(eviction: Eviction, tp: number): Promise<{ sleep: string[]; w
       vllmCommand: ["vllm"],
       startupTimeoutMs: 5000,
       stopGraceMs: 100,
+      controlTimeoutMs: 120_000,
       engineLogLevel: "debug",
     },
     {

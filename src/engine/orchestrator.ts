@@ -37,7 +37,7 @@ export class EngineOrchestrator implements Lifecycle {
 
   constructor(config: Config, deps: OrchestratorDeps) {
     const log = logger("engine");
-    const runner = deps.runner ?? denoCommandRunner;
+    const runner = deps.runner ?? denoCommandRunner(config.controlTimeoutMs);
     const procfs = deps.procfs ?? linuxProcFs;
     const ck = config.checkpoint;
     const sudo = ck !== null && !isRoot();
@@ -62,6 +62,7 @@ export class EngineOrchestrator implements Lifecycle {
             vllmCommand: config.vllmCommand,
             startupTimeoutMs: config.startupTimeoutMs,
             stopGraceMs: STOP_GRACE_MS,
+            controlTimeoutMs: config.controlTimeoutMs,
             engineLogLevel: config.engineLogLevel,
           },
           {

@@ -3,7 +3,7 @@ import { stripAnsi } from "../core/ansi.ts";
 import { describe, EngineOperationError } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import type { Eviction, ModelConfig } from "../config/types.ts";
-import { EngineClient, type FetchFn } from "./client.ts";
+import { ControlTimeoutError, EngineClient, type FetchFn } from "./client.ts";
 import { engineSpawnSpec, formatCommand } from "./command.ts";
 import { ENGINE_TRANSITIONS, type EngineState, type SleepOutcome } from "./lifecycle.ts";
 import {
@@ -25,8 +25,8 @@ const READY_POLL_MS = 25;
 const HEALTH_PROBE_TIMEOUT_MS = 5_000;
 const RECENT_LINES = 20;
 
-/** Per-attempt timeouts of vLLM control calls (engine spec 1.13). */
-const TIMEOUTS = { sleep: 120_000, wake: 30_000, reload: 60_000, resetCache: 30_000, nccl: 30_000 } as const;
+/** Cache resets and NCCL calls are quick and idempotent; sleep, wake and reload use control_timeout_secs. */
+const QUICK_CALL_MS = 30_000;
 
 export interface VllmEngineOptions {
   readonly model: ModelConfig;
@@ -34,6 +34,8 @@ export interface VllmEngineOptions {
   readonly startupTimeoutMs: number;
   /** SIGTERM → this grace → SIGKILL of the group. */
   readonly stopGraceMs: number;
+  /** Deadline of sleep, wake and reload (control_timeout_secs); a timeout is not retried. */
+  readonly controlTimeoutMs: number;
   readonly engineLogLevel: "debug" | "info";
 }
 
@@ -139,7 +141,7 @@ export class VllmEngine {
       this.#transition("falling_asleep");
       if (eviction.weights !== "retain" && !deepen) {
         const level = eviction.weights === "offload" ? 1 : 2;
-        await this.#client.control({ path: `/sleep?level=${level}`, timeoutMs: TIMEOUTS.sleep });
+        await this.#sleepCall(level);
       }
       if (eviction.process !== "keep_running") await this.#ncclCall("suspend_nccl");
       if (eviction.process === "cuda_suspend") {
@@ -274,18 +276,24 @@ export class VllmEngine {
   /** The vLLM half of a wake: nothing for retain; /wake_up; plus reload and cache reset after a discard. */
   async #vllmWake(eviction: Eviction, signal: AbortSignal): Promise<void> {
     if (eviction.weights !== "retain") {
-      await this.#client.control({ path: "/wake_up", timeoutMs: TIMEOUTS.wake, signal });
+      await this.#client.control({
+        path: "/wake_up",
+        timeoutMs: this.#opts.controlTimeoutMs,
+        retryAfterTimeout: false,
+        signal,
+      });
     }
     if (eviction.weights === "discard") {
       // L2 discarded the weights: without a reload the engine answers with garbage.
       await this.#client.control({
         path: "/collective_rpc",
         body: { method: "reload_weights" },
-        timeoutMs: TIMEOUTS.reload,
+        timeoutMs: this.#opts.controlTimeoutMs,
+        retryAfterTimeout: false,
         signal,
       });
       try {
-        await this.#client.control({ path: "/reset_prefix_cache", timeoutMs: TIMEOUTS.resetCache, signal });
+        await this.#client.control({ path: "/reset_prefix_cache", timeoutMs: QUICK_CALL_MS, signal });
       } catch (err) {
         this.#deps.log.warn("Prefix cache reset of {model} failed (continuing): {error}", {
           model: this.#name,
@@ -309,10 +317,34 @@ export class VllmEngine {
     });
   }
 
+  /**
+   * `/sleep?level=N`, never repeated after a timeout: a sleep may be half done, and a second one is ignored
+   * by vLLM anyway. After a timeout the engine itself is asked; only a confirmed sleep counts, anything
+   * else escalates (the caller kills the group).
+   */
+  async #sleepCall(level: number): Promise<void> {
+    try {
+      await this.#client.control({
+        path: `/sleep?level=${level}`,
+        timeoutMs: this.#opts.controlTimeoutMs,
+        retryAfterTimeout: false,
+      });
+    } catch (err) {
+      if (!(err instanceof ControlTimeoutError)) throw err;
+      if (await this.#client.isSleeping(HEALTH_PROBE_TIMEOUT_MS)) {
+        this.#deps.log.warn("{model}: /sleep timed out but the engine reports it is asleep", {
+          model: this.#name,
+        });
+        return;
+      }
+      throw err;
+    }
+  }
+
   /** NCCL teardown / rebuild around cuda-checkpoint and CRIU for TP>1 (patched vLLM, spec 3.6 and 4.5). */
   async #ncclCall(method: "suspend_nccl" | "resume_nccl"): Promise<void> {
     if (this.#opts.model.tensorParallelSize <= 1) return;
-    await this.#client.control({ path: "/collective_rpc", body: { method }, timeoutMs: TIMEOUTS.nccl });
+    await this.#client.control({ path: "/collective_rpc", body: { method }, timeoutMs: QUICK_CALL_MS });
   }
 
   #cuda(): CudaCheckpoint {

@@ -12,7 +12,13 @@ const OFFLOAD: Eviction = { weights: "offload", process: "keep_running" };
 const DISCARD: Eviction = { weights: "discard", process: "keep_running" };
 
 function setup(
-  opts: { extraArgs?: string[]; startupTimeoutMs?: number; stopGraceMs?: number; clock?: Clock } = {},
+  opts: {
+    extraArgs?: string[];
+    startupTimeoutMs?: number;
+    stopGraceMs?: number;
+    clock?: Clock;
+    controlTimeoutMs?: number;
+  } = {},
 ) {
   const spawner = new FakeSpawner();
   const exits: string[] = [];
@@ -31,6 +37,7 @@ function setup(
       vllmCommand: ["vllm"],
       startupTimeoutMs: opts.startupTimeoutMs ?? 5000,
       stopGraceMs: opts.stopGraceMs ?? 200,
+      controlTimeoutMs: opts.controlTimeoutMs ?? 120_000,
       engineLogLevel: "debug",
     },
     {
@@ -203,4 +210,27 @@ Deno.test("VllmEngine.stop() sends SIGKILL to the group after the grace period",
   await t.engine.stop();
   assertEquals(t.spawner.last().signals, ["SIGTERM", "SIGKILL"]);
   assertEquals(t.engine.state, "stopped");
+});
+
+// Regression: a hung /sleep was retried 3 × 120 s while the switch lock was held.
+Deno.test("VllmEngine never retries a timed-out sleep: it asks /is_sleeping, then kills the group", async () => {
+  const t = setup({ controlTimeoutMs: 100 });
+  await t.engine.wake(never);
+  await t.control("/control/sleep-delay", { delay_ms: 400 });
+  const outcome = await t.engine.sleep(OFFLOAD);
+  assertEquals(outcome.applied, { weights: "retain", process: "stop" });
+  assertMatch(outcome.escalatedBecause ?? "", /timed out after 100ms \(not retried\)/);
+  assertEquals(t.engine.state, "stopped");
+  assertEquals(
+    t.spawner.requests.filter((r) => r.startsWith("POST /sleep")),
+    ["POST /sleep?level=1"],
+    "no retry",
+  );
+  assertEquals(t.spawner.requests.includes("GET /is_sleeping"), true, "the engine was asked before the kill");
+  // The in-memory engine finishes its slow sleep on its own; wait for it so no timer outlives the test.
+  const deadline = Date.now() + 3000;
+  const app = t.spawner.last().app;
+  while (!(await (await app.request("/stats")).json()).sleeping && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
 });

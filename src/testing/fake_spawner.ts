@@ -58,6 +58,8 @@ export class FakeSpawner implements Spawner {
   autoListen = true;
   /** Throw from spawn (e.g. the executable does not exist). */
   spawnError: Error | undefined;
+  /** "POST /sleep?level=1", ... for every request that reached a listening process, in order. */
+  readonly requests: string[] = [];
   #nextPid = 1000;
 
   spawn(spec: SpawnSpec, onLine: (stream: OutputStream, line: string) => void): SpawnedProcess {
@@ -81,7 +83,17 @@ export class FakeSpawner implements Spawner {
     if (!proc) {
       return Promise.reject(new TypeError(`error sending request: connection refused (port ${port})`));
     }
-    return Promise.resolve(proc.app.fetch(req));
+    const url = new URL(req.url);
+    this.requests.push(`${req.method} ${url.pathname}${url.search}`);
+    const answer = Promise.resolve(proc.app.fetch(req));
+    if (!req.signal) return answer;
+    // Like a real fetch, an aborted signal rejects at once, whatever the engine is still doing.
+    const { promise, reject } = Promise.withResolvers<Response>();
+    const onAbort = () => reject(req.signal.reason ?? new DOMException("aborted", "AbortError"));
+    if (req.signal.aborted) onAbort();
+    req.signal.addEventListener("abort", onAbort, { once: true });
+    answer.finally(() => req.signal.removeEventListener("abort", onAbort)).catch(() => {});
+    return Promise.race([answer, promise]);
   };
 
   last(): FakeProcess {
