@@ -80,6 +80,15 @@ class SimEngines implements Lifecycle {
     return Promise.resolve();
   }
 
+  /** Simulated engines never hang. */
+  probe(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+
+  kill(): Promise<void> {
+    return Promise.resolve();
+  }
+
   state(model: string): EngineState {
     return this.#states.get(model) ?? "sleeping";
   }

@@ -83,6 +83,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
       minActiveMs: config.policy.minActiveMs,
       drainTimeoutMs: config.policy.drainTimeoutMs,
       maxQueueDepth: config.maxQueueDepth,
+      livenessProbeMs: config.livenessProbeMs,
     },
     {
       lifecycle: orchestrator,

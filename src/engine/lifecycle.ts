@@ -55,6 +55,13 @@ export interface Lifecycle {
   /** Stops the model's process group (TERM, grace, KILL). Never rejects. */
   stop(model: string): Promise<void>;
   stopAll(): Promise<void>;
+  /** True when the model's engine answers GET /health within `timeoutMs`. */
+  probe(model: string, timeoutMs: number): Promise<boolean>;
+  /**
+   * Kills an unresponsive engine's group at once; its exit is then reported through onUnexpectedExit with
+   * `reason`, so its requests end with an error and the next request restarts it. Never rejects.
+   */
+  kill(model: string, reason: string): Promise<void>;
   state(model: string): EngineState;
   /** Called when an engine exits without being asked to. */
   onUnexpectedExit(listener: (exit: EngineExit) => void): void;

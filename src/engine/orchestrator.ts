@@ -95,6 +95,14 @@ export class EngineOrchestrator implements Lifecycle {
     return this.#engine(model).stop();
   }
 
+  probe(model: string, timeoutMs: number): Promise<boolean> {
+    return this.#engine(model).probe(timeoutMs);
+  }
+
+  kill(model: string, reason: string): Promise<void> {
+    return this.#engine(model).kill(reason);
+  }
+
   async stopAll(): Promise<void> {
     await Promise.all([...this.#engines.values()].map((e) => e.stop()));
   }

@@ -81,6 +81,8 @@ export class VllmEngine {
    * they are re-parented to init and can no longer be found from it.
    */
   #tree: number[] = [];
+  /** Why llmux killed the engine itself (liveness), reported instead of the signal. */
+  #killReason: string | undefined;
 
   constructor(opts: VllmEngineOptions, deps: VllmEngineDeps) {
     this.#opts = opts;
@@ -197,6 +199,22 @@ export class VllmEngine {
   /** SIGKILLs each listed process that is still alive (descendants recorded while the leader lived). */
   #killTracked(pids: readonly number[]): void {
     for (const pid of new Set(pids)) if (this.#deps.procfs?.isAlive(pid)) signalProcess(pid, "SIGKILL");
+  }
+
+  /** GET /health within `timeoutMs`. */
+  probe(timeoutMs: number): Promise<boolean> {
+    return this.#client.isHealthy(timeoutMs);
+  }
+
+  /** SIGKILLs the group now (a hung engine); the exit is reported as unexpected, with `reason`. */
+  async kill(reason: string): Promise<void> {
+    const proc = this.#proc;
+    if (!proc) return;
+    this.#killReason = reason;
+    proc.signalGroup("SIGKILL");
+    this.#killTracked(this.#tree);
+    // Handled here too (the exit watch then finds it done), so the death is known when kill resolves.
+    this.#onExit(proc, await proc.exited);
   }
 
   get #name(): string {
@@ -477,7 +495,8 @@ export class VllmEngine {
       this.#deps.log.info("{model} stopped", { model: this.#name });
       return;
     }
-    const detail = exitDetail(status);
+    const detail = this.#killReason ?? exitDetail(status);
+    this.#killReason = undefined;
     // The leader is gone but its GPU-holding children (vLLM's EngineCore) may not be: kill the group and
     // every recorded descendant before anyone hears the model is dead, so a restart finds the GPU free.
     proc.signalGroup("SIGKILL");

@@ -52,6 +52,11 @@ export interface SwitcherSettings {
   readonly failureBackoffMs?: number;
   /** Waiters per model beyond which acquire rejects with QueueFullError (429); default unbounded. */
   readonly maxQueueDepth?: number;
+  /**
+   * Period of the liveness probe of awake engines with requests outstanding (0 or absent: off). Two
+   * failed probes in a row kill the engine: its requests end with 502 and the next request restarts it.
+   */
+  readonly livenessProbeMs?: number;
 }
 
 export interface SwitcherDeps {
@@ -109,6 +114,7 @@ export class Switcher {
       });
     }
     deps.lifecycle.onUnexpectedExit((exit) => this.#onEngineExit(exit));
+    if (settings.livenessProbeMs) this.#scheduleLiveness(settings.livenessProbeMs);
     if (deps.policy.tickIntervalMs !== undefined && deps.policy.tick) {
       this.#scheduleTick(deps.policy.tickIntervalMs);
     }
@@ -261,6 +267,44 @@ export class Switcher {
       this.#scheduleTick(intervalMs);
     });
     this.#shutdown.signal.addEventListener("abort", cancel, { once: true });
+  }
+
+  /** Failed liveness probes in a row, per model. */
+  readonly #probeFailures = new Map<string, number>();
+
+  #scheduleLiveness(intervalMs: number): void {
+    const cancel = this.#deps.clock.setTimer(intervalMs, () => {
+      if (this.#shutdown.signal.aborted) return;
+      void spawnTask("liveness probe", () => this.#probeBusyEngines(intervalMs)).finally(() => {
+        if (!this.#shutdown.signal.aborted) this.#scheduleLiveness(intervalMs);
+      });
+    });
+    this.#shutdown.signal.addEventListener("abort", cancel, { once: true });
+  }
+
+  /** Probes every awake engine that requests are waiting on; kills one that failed twice in a row. */
+  async #probeBusyEngines(intervalMs: number): Promise<void> {
+    const { lifecycle, log } = this.#deps;
+    await Promise.all([...this.#slots].map(async ([model, slot]) => {
+      if (slot.inFlight.size === 0 || lifecycle.state(model) !== "awake") {
+        this.#probeFailures.delete(model);
+        return;
+      }
+      if (await lifecycle.probe(model, Math.max(1000, intervalMs))) {
+        this.#probeFailures.delete(model);
+        return;
+      }
+      const failures = (this.#probeFailures.get(model) ?? 0) + 1;
+      this.#probeFailures.set(model, failures);
+      if (failures < 2) return;
+      this.#probeFailures.delete(model);
+      const reason =
+        `unresponsive: ${failures} health probes failed with ${slot.inFlight.size} request(s) outstanding`;
+      log.warn("Engine for {model} is {reason}; killing its process group", { model, reason });
+      // Tell the requests why before their sockets break, so clients see the reason, not a reset.
+      slot.inFlight.abortAll(new EngineExitedError(model, reason));
+      await lifecycle.kill(model, reason);
+    }));
   }
 
   #tick(): void {

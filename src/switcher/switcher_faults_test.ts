@@ -127,3 +127,44 @@ Deno.test("Switcher answers 429 queue_full past max_queue_depth, and Retry-After
   assertEquals(switcher.retryAfterSecs("a"), 1, "the active model needs no switch");
   switcher.beginShutdown();
 });
+
+Deno.test("Switcher kills an awake engine that fails two liveness probes while requests wait on it", async () => {
+  const clock = new ManualClock();
+  const lifecycle = new FakeLifecycle();
+  const switcher = new Switcher(
+    {
+      models: ["a", "b"],
+      requestTimeoutMs: 10_000,
+      minActiveMs: 0,
+      drainTimeoutMs: 60_000,
+      livenessProbeMs: 1000,
+    },
+    { lifecycle, policy: new FifoPolicy({ drainBeforeSwitch: true }), clock, log: logger("test") },
+  );
+  const first = switcher.acquire("a");
+  await clock.advance(0);
+  const guard = await first;
+  await clock.advance(1000);
+  assertEquals(
+    lifecycle.log.filter((l) => l === "probe:a").length,
+    1,
+    "probed while a request is outstanding",
+  );
+  lifecycle.unresponsive.add("a");
+  await clock.advance(1000);
+  assertEquals(guard.signal.aborted, false, "one failed probe is not enough");
+  await clock.advance(1000);
+  assertEquals(lifecycle.log.includes("kill:a"), true);
+  assertEquals(guard.signal.aborted, true, "the stuck request is ended");
+  assertMatch(String(guard.signal.reason), /unresponsive/);
+  assertEquals(switcher.state, { kind: "idle" });
+  guard.release();
+  const probes = lifecycle.log.filter((l) => l.startsWith("probe")).length;
+  await clock.advance(5000);
+  assertEquals(
+    lifecycle.log.filter((l) => l.startsWith("probe")).length,
+    probes,
+    "nothing outstanding: no probes",
+  );
+  switcher.beginShutdown();
+});

@@ -90,6 +90,20 @@ export class FakeLifecycle implements Lifecycle {
     return Promise.resolve();
   }
 
+  /** Models whose health probe fails (a hung engine). */
+  readonly unresponsive = new Set<string>();
+
+  probe(model: string): Promise<boolean> {
+    this.log.push(`probe:${model}`);
+    return Promise.resolve(!this.unresponsive.has(model));
+  }
+
+  kill(model: string, reason: string): Promise<void> {
+    this.log.push(`kill:${model}`);
+    this.crash(model, reason);
+    return Promise.resolve();
+  }
+
   async stopAll(): Promise<void> {
     for (const m of this.#states.keys()) await this.stop(m);
   }

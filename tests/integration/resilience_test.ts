@@ -172,3 +172,29 @@ Deno.test("llmux stops an engine whose escaped descendant holds its output pipes
     await d.stop();
   }
 });
+
+// Regression: an active engine that stopped answering (SIGSTOP) held its requests until the client gave up.
+Deno.test("llmux kills an engine that stops answering while a request waits on it, and restarts it", async () => {
+  const d = await RunningDaemon.start({
+    models: { a: { extraArgs: ["--token-delay-ms", "20"] } },
+    extra: { liveness_probe_secs: 0.3 },
+  });
+  try {
+    const stream = await d.chat("a", "long", { stream: true, max_tokens: 2000, ignore_eos: true });
+    const reader = stream.body!.pipeThrough(new TextDecoderStream()).getReader();
+    await reader.read();
+    const pid = d.enginePid("a");
+    Deno.kill(pid, "SIGSTOP");
+    let text = "";
+    for (let r = await reader.read(); !r.done; r = await reader.read()) text += r.value;
+    assertMatch(text, /data: \{"error":\{"message":"Stream interrupted: [^"]*unresponsive/);
+    assert(text.endsWith("data: [DONE]\n\n"));
+    await pollUntil(() => !isAlive(pid), "the stopped engine was killed");
+    await d.waitForLine(/Active model a died \(unresponsive/);
+    const again = await d.chat("a", "fresh engine");
+    assertEquals(again.status, 200);
+    await again.body?.cancel();
+  } finally {
+    await d.stop();
+  }
+});
