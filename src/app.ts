@@ -19,6 +19,8 @@ import { CostStore } from "./policy/cost_store.ts";
 import { spawnTask } from "./core/tasks.ts";
 import { openCheckpointStore } from "./checkpoint/open_store.ts";
 import { ConnectionPools } from "./engine/connection_pools.ts";
+import { RuntimeRegistry } from "./engine/runtime_registry.ts";
+import { portOwner } from "./engine/port_owner.ts";
 
 export interface Daemon {
   /** The bound proxy port (useful with port 0). */
@@ -68,7 +70,15 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     clock,
   });
   const pools = new ConnectionPools();
+  const registry = new RuntimeRegistry(config.runtimeDir, { log: logger("runtime") });
+  // A previous llmux that was SIGKILLed left its engines running: stop them before binding anything.
+  const orphans = await registry.cleanupPrevious(5_000);
+  if (orphans.length > 0) {
+    log.warn("Stopped {n} engine group(s) left by a previous run", { n: orphans.length });
+  }
   const orchestrator = new EngineOrchestrator(config, {
+    registry,
+    portOwner,
     pools,
     spawner: new DenoSpawner(opts.engineEnv),
     fetch,
@@ -217,6 +227,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
         switcher.abortInFlight(new ShuttingDownError());
       }
       await orchestrator.stopAll();
+      registry.close();
       await withinMs(1000, closed);
       pools.closeAll();
       log.info("All engines stopped; bye");

@@ -1,3 +1,4 @@
+import { dirname } from "node:path";
 import { ConfigError } from "../core/errors.ts";
 import { suggestion } from "../core/did_you_mean.ts";
 import type { RawConfig, RawModel } from "./schema.ts";
@@ -98,6 +99,7 @@ export function resolveConfig(raw: RawConfig): Resolved {
     engineLogLevel: raw.vllm_logging ? "info" : "debug",
     bodyReadTimeoutMs: raw.body_read_timeout_secs * 1000,
     controlTimeoutMs: raw.control_timeout_secs * 1000,
+    runtimeDir: raw.runtime_dir ?? (raw.state_file === null ? "/run/llmux" : dirname(raw.state_file)),
     livenessProbeMs: raw.liveness_probe_secs * 1000,
     maxQueueDepth: raw.max_queue_depth,
     maxConcurrentRequests: raw.max_concurrent_requests,

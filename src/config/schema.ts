@@ -108,6 +108,7 @@ export const ConfigSchema = z.strictObject({
   shutdown_grace_secs: nonNegativeSecs.default(30),
   body_read_timeout_secs: positiveSecs.default(60),
   control_timeout_secs: positiveSecs.default(300),
+  runtime_dir: z.string().min(1).nullable().default(null),
   liveness_probe_secs: nonNegativeSecs.default(5),
   max_queue_depth: z.number().int().min(1).max(1_000_000).default(1024),
   max_concurrent_requests: z.number().int().min(1).max(100_000).default(256),

@@ -68,6 +68,11 @@ export interface Config {
    * A timed-out sleep, wake or reload is never retried.
    */
   readonly controlTimeoutMs: number;
+  /**
+   * Where llmux records the engine groups it runs (engines-<pid>.json), so the next start can stop the
+   * orphans of a crashed run: runtime_dir, else the directory of state_file, else /run/llmux.
+   */
+  readonly runtimeDir: string;
   /** Health-probe period of an awake engine with requests outstanding (0: off). */
   readonly livenessProbeMs: number;
   /** Requests waiting for one model beyond this get 429 queue_full. */

@@ -25,6 +25,8 @@ export interface OrchestratorDeps {
   readonly store?: CheckpointStore;
   /** Proxy connection pools, reset before a model is dumped. */
   readonly pools?: { reset(model: string): void };
+  readonly registry?: { record(model: string, port: number, pid: number): void; forget(pid: number): void };
+  readonly portOwner?: (host: string, port: number) => Promise<string | null>;
 }
 
 const STOP_GRACE_MS = 5_000;

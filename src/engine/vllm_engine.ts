@@ -48,6 +48,10 @@ export interface VllmEngineDeps {
   readonly onUnexpectedExit: (detail: string) => void;
   /** Called once per cold start, right after the process was spawned. */
   readonly onSpawned?: (pid: number) => void;
+  /** Where engine groups are recorded for the orphan cleanup of a later start (see RuntimeRegistry). */
+  readonly registry?: { record(model: string, port: number, pid: number): void; forget(pid: number): void };
+  /** Who holds a TCP port, or null when it is free (checked before a cold start). */
+  readonly portOwner?: (host: string, port: number) => Promise<string | null>;
   /** Called right before a CRIU dump, to drop pooled proxy connections to this engine. */
   readonly beforeDump?: () => void;
   /** Present when the config has a `checkpoint` section. */
@@ -222,6 +226,15 @@ export class VllmEngine {
   }
 
   async #coldStart(signal: AbortSignal): Promise<void> {
+    const { engineHost, port } = this.#opts.model;
+    const owner = await this.#deps.portOwner?.(engineHost, port);
+    if (owner) {
+      // Never take a stranger's /health for our engine being ready.
+      throw new EngineOperationError(
+        `Cannot start '${this.#name}': its port ${port} is already in use (${owner}), not by an engine of ` +
+          `this llmux; stop that process or change models.${this.#name}.port`,
+      );
+    }
     const spec = this.#spawnSpec();
     this.#transition("starting");
     this.#recent = [];
@@ -239,6 +252,7 @@ export class VllmEngine {
     }
     // Registered before any await, so stop() and shutdown can always find the group.
     this.#proc = proc;
+    this.#deps.registry?.record(this.#name, port, proc.pid);
     this.#deps.onSpawned?.(proc.pid);
     void spawnTask(`${this.#name} exit watch`, async () => this.#onExit(proc, await proc.exited));
     const exited = proc.exited.then((status) => ({ exited: status }));
@@ -414,6 +428,7 @@ export class VllmEngine {
       const { pid, cudaPids } = await checkpointer.restore(this.#name, dir);
       const proc = this.#deps.spawner.track(pid);
       this.#proc = proc;
+      this.#deps.registry?.record(this.#name, this.#opts.model.port, pid);
       this.#pids = cudaPids;
       void spawnTask(`${this.#name} exit watch`, async () => this.#onExit(proc, await proc.exited));
       await this.#waitRestoredHealthy(signal);
@@ -480,6 +495,7 @@ export class VllmEngine {
 
   #onExit(proc: SpawnedProcess, status: ExitStatus): void {
     if (this.#proc !== proc) return;
+    this.#deps.registry?.forget(proc.pid);
     this.#proc = undefined;
     this.#pids = [];
     if (this.#expectCheckpoint) {

@@ -34,6 +34,8 @@ export interface DaemonOptions {
   verbose?: boolean;
   /** Added to the daemon's environment. */
   env?: Record<string, string>;
+  /** runtime_dir (default: the test's own temporary directory). */
+  runtimeDir?: string;
 }
 
 /** Fake cuda-checkpoint and criu executables (tests/fakes) sharing one directory for logs and faults. */
@@ -134,7 +136,9 @@ export class RunningDaemon {
         ],
       };
     }
+    this.#dir = await Deno.makeTempDir({ prefix: "llmux-it-" });
     const config = {
+      runtime_dir: opts.runtimeDir ?? this.#dir,
       port: this.port,
       host: "127.0.0.1",
       metrics_port: 0,
@@ -147,7 +151,6 @@ export class RunningDaemon {
       ...(opts.fakes ? { checkpoint: opts.fakes.checkpointSection() } : {}),
       ...opts.extra,
     };
-    this.#dir = await Deno.makeTempDir({ prefix: "llmux-it-" });
     const file = `${this.#dir}/config.json`;
     await Deno.writeTextFile(file, JSON.stringify(config));
     this.#proc = new Deno.Command(Deno.execPath(), {
@@ -233,6 +236,14 @@ export class RunningDaemon {
     const pid = Number(line?.match(/pid (\d+)/)?.[1]);
     if (!pid) throw new Error(`no ready line for ${model}`);
     return pid;
+  }
+
+  /** SIGKILLs the daemon alone (an OOM kill): its engines are left running, as orphans. */
+  async crash(): Promise<void> {
+    Deno.kill(this.#proc.pid, "SIGKILL");
+    await this.#proc.status;
+    await Promise.all(this.#pumps);
+    await Deno.remove(this.#dir, { recursive: true });
   }
 
   /** SIGTERM, wait for exit, and assert that no process llmux started outlives it. */
