@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
 import { describe } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import type { CheckpointSettings } from "../config/types.ts";
@@ -7,6 +7,7 @@ import type { Criu } from "./criu.ts";
 import {
   CheckpointLayout,
   cleanShm,
+  exists,
   isCompleteImage,
   readPids,
   restoreEphemeral,
@@ -51,7 +52,7 @@ export class Checkpointer {
   async dump(model: string, leader: number, cudaPids: readonly number[], hooks: DumpHooks): Promise<string> {
     const { imagesDir } = this.layout(model);
     const { log } = this.#deps;
-    if (this.#settings.keep_images && isCompleteImage(imagesDir)) {
+    if (this.#settings.keep_images && await isCompleteImage(imagesDir)) {
       // No runtime state worth keeping (KV cache is dropped anyway): reuse the images, stop the process.
       log.info("Reusing the existing checkpoint of {model} at {dir} (keep_images)", {
         model,
@@ -60,20 +61,20 @@ export class Checkpointer {
       await hooks.kill();
       return imagesDir;
     }
-    rmSync(imagesDir, { recursive: true, force: true });
-    mkdirSync(imagesDir, { recursive: true });
-    cleanShm();
-    writePids(`${imagesDir}/cuda_pids`, cudaPids);
+    await rm(imagesDir, { recursive: true, force: true });
+    await mkdir(imagesDir, { recursive: true });
+    await cleanShm();
+    await writePids(`${imagesDir}/cuda_pids`, cudaPids);
     try {
       await this.#deps.criu.dump(imagesDir, leader);
     } catch (err) {
       // Our own half-written dump: never leave it where the reuse check or a restore would trust it.
-      rmSync(imagesDir, { recursive: true, force: true });
+      await rm(imagesDir, { recursive: true, force: true });
       throw err;
     }
     await hooks.waitExit();
-    writePids(`${imagesDir}/parent_pid`, [leader]);
-    for (const f of saveEphemeral(imagesDir)) log.warn("Could not save ephemeral dir {f}", { f });
+    await writePids(`${imagesDir}/parent_pid`, [leader]);
+    for (const f of await saveEphemeral(imagesDir)) log.warn("Could not save ephemeral dir {f}", { f });
     if (this.#deps.store) {
       try {
         await this.#deps.store.upload(model, imagesDir);
@@ -92,33 +93,35 @@ export class Checkpointer {
    * restored leader PID and its CUDA PIDs. Never deletes the images.
    */
   async restore(model: string, dir: string): Promise<{ pid: number; cudaPids: number[] }> {
-    if (!isCompleteImage(dir)) {
+    if (!(await isCompleteImage(dir))) {
       if (!this.#deps.store) {
         throw new Error(`Checkpoint images not found at ${dir} and no object store configured`);
       }
       this.#deps.log.info("Downloading {model}'s checkpoint into {dir}", { model, dir });
-      mkdirSync(dir, { recursive: true });
+      await mkdir(dir, { recursive: true });
       try {
         await this.#deps.store.download(model, dir);
       } catch (err) {
         throw new Error(`Failed to download checkpoint from S3: ${describe(err)}`, { cause: err });
       }
     }
-    cleanShm();
-    for (const f of restoreEphemeral(dir)) this.#deps.log.warn("Could not restore ephemeral dir {f}", { f });
+    await cleanShm();
+    for (const f of await restoreEphemeral(dir)) {
+      this.#deps.log.warn("Could not restore ephemeral dir {f}", { f });
+    }
     await this.#deps.criu.restore(dir);
-    const pid = readPids(`${dir}/parent_pid`)[0];
+    const pid = (await readPids(`${dir}/parent_pid`))[0];
     if (pid === undefined || !this.#deps.procfs.isAlive(pid)) {
       throw new Error(
         `criu restore reported success but the engine (parent_pid ${pid ?? "missing"}) is not running`,
       );
     }
-    return { pid, cudaPids: readPids(`${dir}/cuda_pids`) };
+    return { pid, cudaPids: await readPids(`${dir}/cuda_pids`) };
   }
 
   /** After a successful restore with keep_images=false: removes our own images (never a user's checkpoint_path). */
-  discardAfterRestore(model: string, dir: string): void {
-    if (this.#settings.keep_images || dir !== this.layout(model).imagesDir || !existsSync(dir)) return;
-    rmSync(dir, { recursive: true, force: true });
+  async discardAfterRestore(model: string, dir: string): Promise<void> {
+    if (this.#settings.keep_images || dir !== this.layout(model).imagesDir || !(await exists(dir))) return;
+    await rm(dir, { recursive: true, force: true });
   }
 }

@@ -1,4 +1,14 @@
-import { cpSync, existsSync, readdirSync, rmSync } from "node:fs";
+import { access, cp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+
+/** Whether a path exists (async: the checkpoint code never blocks the event loop on the disk). */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Ephemeral caches copied into the images so a restore in a fresh container finds them (spec 4.8). */
 export const EPHEMERAL_DIRS = ["/root/.cache/flashinfer", "/root/.cache/tvm-ffi", "/root/.triton/cache"];
@@ -26,32 +36,32 @@ export class CheckpointLayout {
 }
 
 /** A dump is complete when CRIU wrote its inventory (every successful dump has one). */
-export function isCompleteImage(dir: string): boolean {
-  return existsSync(`${dir}/inventory.img`);
+export function isCompleteImage(dir: string): Promise<boolean> {
+  return exists(`${dir}/inventory.img`);
 }
 
 /** Clears CRIU leftovers that break the next dump or restore (`link_remap.*`, `sem.mp-*`). */
-export function cleanShm(shmDir = "/dev/shm"): void {
+export async function cleanShm(shmDir = "/dev/shm"): Promise<void> {
   let names: string[];
   try {
-    names = readdirSync(shmDir);
+    names = await readdir(shmDir);
   } catch {
     return;
   }
   for (const name of names) {
     if (name.startsWith("link_remap.") || name.startsWith("sem.mp-")) {
-      rmSync(`${shmDir}/${name}`, { force: true, recursive: true });
+      await rm(`${shmDir}/${name}`, { force: true, recursive: true });
     }
   }
 }
 
-export function writePids(file: string, pids: readonly number[]): void {
-  Deno.writeTextFileSync(file, pids.join("\n") + "\n");
+export async function writePids(file: string, pids: readonly number[]): Promise<void> {
+  await writeFile(file, pids.join("\n") + "\n");
 }
 
-export function readPids(file: string): number[] {
+export async function readPids(file: string): Promise<number[]> {
   try {
-    return Deno.readTextFileSync(file).split("\n").map((l) => Number(l.trim())).filter((n) =>
+    return (await readFile(file, "utf8")).split("\n").map((l) => Number(l.trim())).filter((n) =>
       Number.isInteger(n) && n > 0
     );
   } catch {
@@ -60,12 +70,12 @@ export function readPids(file: string): number[] {
 }
 
 /** Copies each existing ephemeral dir to `<images>/rootfs/<path>`; returns the failures (they only warn). */
-export function saveEphemeral(imagesDir: string, dirs = EPHEMERAL_DIRS): string[] {
+export async function saveEphemeral(imagesDir: string, dirs = EPHEMERAL_DIRS): Promise<string[]> {
   const failures: string[] = [];
   for (const dir of dirs) {
-    if (!existsSync(dir)) continue;
+    if (!(await exists(dir))) continue;
     try {
-      cpSync(dir, `${imagesDir}/rootfs${dir}`, { recursive: true });
+      await cp(dir, `${imagesDir}/rootfs${dir}`, { recursive: true });
     } catch (err) {
       failures.push(`${dir}: ${(err as Error).message}`);
     }
@@ -74,13 +84,13 @@ export function saveEphemeral(imagesDir: string, dirs = EPHEMERAL_DIRS): string[
 }
 
 /** Copies `<images>/rootfs/<path>` back for each saved ephemeral dir. */
-export function restoreEphemeral(imagesDir: string, dirs = EPHEMERAL_DIRS): string[] {
+export async function restoreEphemeral(imagesDir: string, dirs = EPHEMERAL_DIRS): Promise<string[]> {
   const failures: string[] = [];
   for (const dir of dirs) {
     const saved = `${imagesDir}/rootfs${dir}`;
-    if (!existsSync(saved)) continue;
+    if (!(await exists(saved))) continue;
     try {
-      cpSync(saved, dir, { recursive: true });
+      await cp(saved, dir, { recursive: true });
     } catch (err) {
       failures.push(`${dir}: ${(err as Error).message}`);
     }

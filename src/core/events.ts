@@ -1,3 +1,5 @@
+import { logger } from "./log.ts";
+
 /** Structured events the daemon emits; metrics and JSON logs are built from them. */
 export type LlmuxEvent =
   | { readonly type: "switch_started"; readonly from: string | null; readonly to: string }
@@ -51,9 +53,16 @@ export type LlmuxEvent =
 
 export type EventListener = (event: LlmuxEvent) => void;
 
-/** Synchronous fan-out; a listener that throws cannot break the emitter. */
+/** Synchronous fan-out; a listener that throws cannot break the emitter, and is logged. */
 export class EventBus {
   readonly #listeners: EventListener[] = [];
+  readonly #onError: (event: LlmuxEvent, err: unknown) => void;
+
+  constructor(onError?: (event: LlmuxEvent, err: unknown) => void) {
+    this.#onError = onError ??
+      ((event, error) =>
+        logger("events").error("Listener of {type} failed: {error}", { type: event.type, error }));
+  }
 
   on(listener: EventListener): void {
     this.#listeners.push(listener);
@@ -63,8 +72,9 @@ export class EventBus {
     for (const listener of this.#listeners) {
       try {
         listener(event);
-      } catch {
-        // Observers (metrics, logs) must never fail the operation they observe.
+      } catch (err) {
+        // Observers (metrics, logs) must never fail the operation they observe; but nobody's bug is silent.
+        this.#onError(event, err);
       }
     }
   }

@@ -10,10 +10,22 @@ export class FifoMutex {
     return this.#locked;
   }
 
-  async acquire(): Promise<Disposable> {
+  /** Resolves with the permit in FIFO order; rejects with the signal's reason (leaving the line) on abort. */
+  async acquire(signal?: AbortSignal): Promise<Disposable> {
+    signal?.throwIfAborted();
     if (this.#locked) {
-      const { promise, resolve } = Promise.withResolvers<void>();
-      this.#queue.push(resolve);
+      const { promise, resolve, reject } = Promise.withResolvers<void>();
+      const onAbort = () => {
+        const i = this.#queue.indexOf(grant);
+        if (i >= 0) this.#queue.splice(i, 1);
+        reject(signal!.reason);
+      };
+      const grant = () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#queue.push(grant);
       await promise; // ownership is handed over directly by release()
     }
     this.#locked = true;

@@ -182,10 +182,12 @@ export class VllmEngine {
     // Descendants that left the group (setsid) are still ours to clean up; nothing else ever is (13.5).
     const tree = this.#deps.procfs?.descendants(proc.pid) ?? [];
     proc.signalGroup("SIGTERM");
+    const grace = new AbortController();
     const exitedInTime = await Promise.race([
       proc.exited.then(() => true),
-      sleep(this.#deps.clock, this.#opts.stopGraceMs).then(() => false),
+      sleep(this.#deps.clock, this.#opts.stopGraceMs, grace.signal).then(() => false, () => true),
     ]);
+    grace.abort();
     if (!exitedInTime) {
       this.#deps.log.warn("{model} did not exit within {ms} ms of SIGTERM; sending SIGKILL to its group", {
         model: this.#name,
@@ -448,7 +450,7 @@ export class VllmEngine {
         err,
       );
     }
-    checkpointer.discardAfterRestore(this.#name, dir);
+    await checkpointer.discardAfterRestore(this.#name, dir);
     this.#checkpointDir = undefined;
     this.#finishWake(eviction, started, "restored");
   }

@@ -210,6 +210,13 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
     const req = await body(c, SleepBody);
     const model = known(req.model);
     const eviction = req.eviction ? supported(req.eviction) : engines.eviction(model);
+    // Regression: a model that never started was reported "sleeping"; nothing was put to sleep.
+    if (engines.state(model) === "stopped") {
+      return c.json({
+        message: `Model ${model} is not running; nothing to put to sleep`,
+        state: "not_started",
+      });
+    }
     try {
       await switcher.evict(model, eviction);
     } catch (err) {

@@ -1,4 +1,4 @@
-import { type Clock, sleep } from "../core/clock.ts";
+import { type Clock, sleep, timeoutSignal } from "../core/clock.ts";
 import {
   ClientGoneError,
   DrainTimeoutError,
@@ -148,7 +148,7 @@ export class Switcher {
    */
   async forceSwitch(model: string): Promise<void> {
     this.#requireModel(model);
-    using _permit = await this.#mutex.acquire();
+    using _permit = await this.#lockWithin(model);
     const failure = await this.#switchLocked(model, true);
     if (failure) throw failure;
   }
@@ -159,7 +159,7 @@ export class Switcher {
    */
   async evict(model: string, eviction?: Eviction): Promise<void> {
     this.#requireModel(model);
-    using _permit = await this.#mutex.acquire();
+    using _permit = await this.#lockWithin(model);
     this.#shutdown.signal.throwIfAborted();
     if (this.#state.kind === "active" && this.#state.model === model) {
       this.#setState({ kind: "evicting", model });
@@ -172,6 +172,16 @@ export class Switcher {
       const outcome = await this.#deps.lifecycle.sleep(model, eviction);
       this.#deps.events?.emit({ type: "model_evicted", model, ...outcome.applied });
     }
+  }
+
+  /** The switch lock for an operator's call, waited for at most request_timeout (then a 504). */
+  async #lockWithin(model: string): Promise<Disposable> {
+    using t = timeoutSignal(
+      this.#deps.clock,
+      this.#settings.requestTimeoutMs,
+      () => new SwitchTimeoutError(model, this.#settings.requestTimeoutMs / 1000),
+    );
+    return await this.#mutex.acquire(AbortSignal.any([t.signal, this.#shutdown.signal]));
   }
 
   /**
@@ -566,12 +576,15 @@ export class Switcher {
     try {
       if (slot.inFlight.size > 0) {
         const timeoutMs = this.#settings.drainTimeoutMs;
+        const timer = new AbortController();
         const drained = drain
           ? await Promise.race([
             slot.inFlight.idle().then(() => true),
-            sleep(clock, timeoutMs).then(() => false),
+            sleep(clock, timeoutMs, timer.signal).then(() => false, () => true),
           ])
           : false;
+        // The race is won: the drain timer must not outlive it.
+        timer.abort();
         if (!drained) {
           // Sleeping under running requests crashes vLLM v0.13; cut them off with a clear error instead.
           log.warn("Cutting off {n} in-flight request(s) of {model} before evicting it", {

@@ -168,3 +168,29 @@ Deno.test("Switcher kills an awake engine that fails two liveness probes while r
   );
   switcher.beginShutdown();
 });
+
+Deno.test("Switcher clears the drain timer once the drain is won, and bounds an operator's wait for the lock", async () => {
+  const s = setup();
+  const forA = s.switcher.acquire("a");
+  await s.clock.advance(0);
+  const guard = await forA;
+  const forB = s.switcher.acquire("b");
+  await s.clock.advance(0);
+  guard.release();
+  await s.clock.advance(0);
+  (await forB).release();
+  assertEquals(s.lifecycle.log, ["wake:a", "sleep:a", "wake:b"]);
+  assertEquals(s.clock.pendingTimers, 0, "no drain timer left behind");
+
+  // A wake of c that hangs holds the lock; an admin switch gives up after request_timeout instead of forever.
+  const held = s.lifecycle.hold("wake", "c");
+  const forC = assertRejects(() => s.switcher.acquire("c"), SwitchTimeoutError);
+  await s.clock.advance(0);
+  const forced = assertRejects(() => s.switcher.forceSwitch("a"), SwitchTimeoutError);
+  await s.clock.advance(10_000);
+  await Promise.all([forced, forC]);
+  held.resolve();
+  await s.clock.advance(0);
+  assertEquals(s.switcher.state, { kind: "active", model: "c" }, "the switch itself still completed");
+  s.switcher.beginShutdown();
+});

@@ -62,7 +62,7 @@ export async function runCheckpoint(
   if (!config.checkpoint) throw new UsageError("Checkpoint config required in config.json for --checkpoint");
   const { imagesDir } = new CheckpointLayout(config.checkpoint.images_dir, name);
   if (opts.force) rmSync(imagesDir, { recursive: true, force: true });
-  else if (isCompleteImage(imagesDir)) {
+  else if (await isCompleteImage(imagesDir)) {
     deps.print(
       `Note: reusing the existing checkpoint at ${imagesDir} (keep_images); pass --force to replace it.`,
     );
@@ -117,7 +117,7 @@ export async function runRestoreDetached(config: Config, name: string, deps: Too
     throw new UsageError("Checkpoint config required in config.json for --restore-detached");
   }
   const dir = base.checkpointPath ?? new CheckpointLayout(config.checkpoint.images_dir, name).imagesDir;
-  if (!existsSync(dir) || !isCompleteImage(dir)) {
+  if (!existsSync(dir) || !(await isCompleteImage(dir))) {
     if (!config.checkpoint.object_store) {
       throw new UsageError(`No checkpoint found at ${dir}. Run --checkpoint ${name} first.`);
     }

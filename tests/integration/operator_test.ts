@@ -60,6 +60,10 @@ Deno.test("llmux admin API needs its token, reports status and switches through 
     assertMatch((await denied.json()).error, /Unauthorized/);
 
     assertEquals((await (await admin("/control/status")).json()).state, "idle");
+    // Regression: sleeping a model that never started answered "sleeping".
+    const notStarted = await (await admin("/control/sleep", { model: "b" })).json();
+    assertEquals(notStarted.state, "not_started");
+    assertMatch(notStarted.message, /not running; nothing to put to sleep/);
     assertEquals(await (await admin("/control/switch", { model: "a" })).json(), {
       message: "Switched to model: a",
     });
