@@ -99,6 +99,7 @@ export class Switcher {
   /** When a switch to each model last started: a doomed-skip never holds a queue past request_timeout. */
   readonly #attemptedAt = new Map<string, number>();
   readonly #createdAt: number;
+  readonly #tickSkipLoggedAt = new Map<string, number>();
   #mode: SwitchMode = AUTO;
 
   constructor(settings: SwitcherSettings, deps: SwitcherDeps) {
@@ -326,7 +327,14 @@ export class Switcher {
       this.#inProgress !== pick
     ) {
       const isActive = this.#state.kind === "active" && this.#state.model === pick;
-      if (!isActive && !this.#doomed(this.#activeModel(), pick)) this.#scheduleSwitch(pick);
+      if (isActive) return;
+      if (!this.#doomed(this.#activeModel(), pick)) return this.#scheduleSwitch(pick);
+      // Ticks come every few hundred ms: say it once per request_timeout, not on every tick.
+      const now = this.#deps.clock.now();
+      if (now - (this.#tickSkipLoggedAt.get(pick) ?? -Infinity) >= this.#settings.requestTimeoutMs) {
+        this.#tickSkipLoggedAt.set(pick, now);
+        this.#skip(pick, "its waiting requests time out before it could wake (measured switch cost)");
+      }
     }
   }
 

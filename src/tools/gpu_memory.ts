@@ -4,6 +4,8 @@ export interface GpuMemoryReader {
   usedMiB(): Promise<number>;
 }
 
+const NVIDIA_SMI_TIMEOUT_MS = 10_000;
+
 /** `nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits`, summed; warns once when unavailable. */
 export class NvidiaSmi implements GpuMemoryReader {
   #warned = false;
@@ -16,12 +18,17 @@ export class NvidiaSmi implements GpuMemoryReader {
   }
 
   async usedMiB(): Promise<number> {
+    // A wedged driver makes nvidia-smi hang for minutes: give it 10 s, then kill it.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), NVIDIA_SMI_TIMEOUT_MS);
     try {
       const out = await new Deno.Command(this.#command, {
         args: ["--query-gpu=memory.used", "--format=csv,noheader,nounits"],
         stdout: "piped",
         stderr: "piped",
+        signal: deadline.signal,
       }).output();
+      if (deadline.signal.aborted) throw new Error(`timed out after ${NVIDIA_SMI_TIMEOUT_MS / 1000}s`);
       if (!out.success) {
         throw new Error(new TextDecoder().decode(out.stderr).trim() || `exit code ${out.code}`);
       }
@@ -35,6 +42,8 @@ export class NvidiaSmi implements GpuMemoryReader {
       }
       this.#warned = true;
       return 0;
+    } finally {
+      clearTimeout(timer);
     }
   }
 }
