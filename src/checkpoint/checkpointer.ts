@@ -111,7 +111,7 @@ export class Checkpointer {
     }
     await this.#deps.criu.restore(dir);
     const pid = (await readPids(`${dir}/parent_pid`))[0];
-    if (pid === undefined || !this.#deps.procfs.isAlive(pid)) {
+    if (pid === undefined || !(await this.#deps.procfs.isAlive(pid))) {
       throw new Error(
         `criu restore reported success but the engine (parent_pid ${pid ?? "missing"}) is not running`,
       );

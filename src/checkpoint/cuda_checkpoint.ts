@@ -29,16 +29,17 @@ export class CudaCheckpoint {
    * `running`; else those mapping /dev/nvidia; else the leader's direct children; else the leader.
    */
   async discoverPids(leader: number): Promise<number[]> {
-    const candidates = [leader, ...this.#procfs.descendants(leader)];
+    const candidates = [leader, ...(await this.#procfs.descendants(leader))];
     const states = await Promise.all(candidates.map(async (pid) => {
       const r = await this.#runner.run(this.argv("--get-state", "--pid", String(pid)));
       return r.code === 0 && r.stdout.trim() === "running";
     }));
     const cuda = candidates.filter((_, i) => states[i]);
     if (cuda.length > 0) return cuda;
-    const mapping = candidates.filter((pid) => this.#procfs.mapsNvidia(pid));
+    const maps = await Promise.all(candidates.map((pid) => this.#procfs.mapsNvidia(pid)));
+    const mapping = candidates.filter((_, i) => maps[i]);
     if (mapping.length > 0) return mapping;
-    const descendants = this.#procfs.descendants(leader);
+    const descendants = await this.#procfs.descendants(leader);
     return descendants.length > 0 ? descendants : [leader];
   }
 

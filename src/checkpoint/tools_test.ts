@@ -20,11 +20,11 @@ const procfs = (tree: Record<number, number[]>, nvidia: number[] = []): ProcFs =
     const out: number[] = [];
     const queue = [pid];
     while (queue.length) for (const c of tree[queue.shift()!] ?? []) out.push(c), queue.push(c);
-    return out;
+    return Promise.resolve(out);
   },
-  mapsNvidia: (pid) => nvidia.includes(pid),
-  isAlive: () => true,
-  pgid: (pid) => pid,
+  mapsNvidia: (pid) => Promise.resolve(nvidia.includes(pid)),
+  isAlive: () => Promise.resolve(true),
+  pgid: (pid) => Promise.resolve(pid),
 });
 
 const ok = (stdout = ""): CommandResult => ({ code: 0, stdout, stderr: "" });

@@ -32,10 +32,10 @@ async function run(eviction: Eviction, tp: number): Promise<{ sleep: string[]; w
     return spawner.fetch(req);
   };
   const procfs: ProcFs = {
-    descendants: () => [],
-    mapsNvidia: () => false,
-    isAlive: (pid) => spawner.spawned.some((p) => p.pid === pid && p.alive),
-    pgid: (pid) => pid,
+    descendants: () => Promise.resolve([]),
+    mapsNvidia: () => Promise.resolve(false),
+    isAlive: (pid) => Promise.resolve(spawner.spawned.some((p) => p.pid === pid && p.alive)),
+    pgid: (pid) => Promise.resolve(pid),
   };
   const runner: CommandRunner = {
     run: (argv) => {

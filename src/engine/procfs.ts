@@ -1,13 +1,16 @@
-/** Read-only views of /proc, injected so PID discovery can be tested with a fake process table. */
+/**
+ * Read-only views of /proc, injected so PID discovery can be tested with a fake process table. Every call
+ * is async: with scoped permissions the table comes from `ps`, which must not block the event loop.
+ */
 export interface ProcFs {
   /** PIDs of every descendant of `pid` (children first), not including `pid`. */
-  descendants(pid: number): number[];
+  descendants(pid: number): Promise<number[]>;
   /** True when the process maps an NVIDIA device (it holds a CUDA context). */
-  mapsNvidia(pid: number): boolean;
+  mapsNvidia(pid: number): Promise<boolean>;
   /** True when the process exists and is not a zombie. */
-  isAlive(pid: number): boolean;
+  isAlive(pid: number): Promise<boolean>;
   /** The process group of `pid`, or undefined when it is gone. */
-  pgid(pid: number): number | undefined;
+  pgid(pid: number): Promise<number | undefined>;
 }
 
 /**
@@ -21,26 +24,25 @@ function canReadProc(): boolean {
 }
 
 /** [pid, state, ppid, pgid] of every process, from `ps` (the fallback for scoped permissions). */
-function psTable(): Array<[number, string, number, number]> {
-  const out = new Deno.Command("ps", {
+async function psTable(): Promise<Array<[number, string, number, number]>> {
+  const out = await new Deno.Command("ps", {
     args: ["-e", "-o", "pid=,stat=,ppid=,pgid="],
     stdout: "piped",
     stderr: "null",
-  })
-    .outputSync();
+  }).output();
   return new TextDecoder().decode(out.stdout).split("\n").map((l) => l.trim().split(/\s+/)).filter((f) =>
     f.length === 4
   )
     .map(([pid, st, ppid, pgid]) => [Number(pid), st![0]!, Number(ppid), Number(pgid)]);
 }
 
-function stat(pid: number): string[] | undefined {
+async function stat(pid: number): Promise<string[] | undefined> {
   if (!canReadProc()) {
-    const row = psTable().find((r) => r[0] === pid);
+    const row = (await psTable()).find((r) => r[0] === pid);
     return row ? [row[1], String(row[2]), String(row[3])] : undefined;
   }
   try {
-    const text = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const text = await Deno.readTextFile(`/proc/${pid}/stat`);
     // Fields after the ")" that closes the command name: state ppid pgrp ...
     return text.slice(text.lastIndexOf(")") + 2).split(" ");
   } catch {
@@ -48,21 +50,23 @@ function stat(pid: number): string[] | undefined {
   }
 }
 
-function allProcesses(): Array<{ pid: number; ppid: number; zombie: boolean }> {
-  if (!canReadProc()) return psTable().map(([pid, st, ppid]) => ({ pid, ppid, zombie: st === "Z" }));
+async function allProcesses(): Promise<Array<{ pid: number; ppid: number; zombie: boolean }>> {
+  if (!canReadProc()) {
+    return (await psTable()).map(([pid, st, ppid]) => ({ pid, ppid, zombie: st === "Z" }));
+  }
   const out = [];
-  for (const entry of Deno.readDirSync("/proc")) {
+  for await (const entry of Deno.readDir("/proc")) {
     if (!/^\d+$/.test(entry.name)) continue;
-    const fields = stat(Number(entry.name));
+    const fields = await stat(Number(entry.name));
     if (fields) out.push({ pid: Number(entry.name), ppid: Number(fields[1]), zombie: fields[0] === "Z" });
   }
   return out;
 }
 
 export const linuxProcFs: ProcFs = {
-  descendants(root) {
+  async descendants(root) {
     const parents = new Map<number, number[]>();
-    for (const p of allProcesses()) {
+    for (const p of await allProcesses()) {
       if (!p.zombie) parents.set(p.ppid, [...(parents.get(p.ppid) ?? []), p.pid]);
     }
     const out: number[] = [];
@@ -75,20 +79,20 @@ export const linuxProcFs: ProcFs = {
     }
     return out;
   },
-  mapsNvidia(pid) {
+  async mapsNvidia(pid) {
     if (!canReadProc()) return false;
     try {
-      return Deno.readTextFileSync(`/proc/${pid}/maps`).includes("/dev/nvidia");
+      return (await Deno.readTextFile(`/proc/${pid}/maps`)).includes("/dev/nvidia");
     } catch {
       return false;
     }
   },
-  isAlive(pid) {
-    const fields = stat(pid);
+  async isAlive(pid) {
+    const fields = await stat(pid);
     return fields !== undefined && fields[0] !== "Z";
   },
-  pgid(pid) {
-    const fields = stat(pid);
+  async pgid(pid) {
+    const fields = await stat(pid);
     return fields ? Number(fields[2]) : undefined;
   },
 };

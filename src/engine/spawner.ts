@@ -119,15 +119,12 @@ export class TrackedProcess implements SpawnedProcess {
   readonly pid: number;
   readonly exited: Promise<ExitStatus>;
 
-  constructor(pid: number, isAlive: (pid: number) => boolean, pollMs = 250) {
+  constructor(pid: number, isAlive: (pid: number) => Promise<boolean>, pollMs = 250) {
     this.pid = pid;
-    this.exited = new Promise((resolve) => {
-      const id = setInterval(() => {
-        if (isAlive(pid)) return;
-        clearInterval(id);
-        resolve({ code: -1, signal: null });
-      }, pollMs);
-    });
+    this.exited = (async () => {
+      while (await isAlive(pid)) await new Promise((r) => setTimeout(r, pollMs));
+      return { code: -1, signal: null };
+    })();
   }
 
   signalGroup(signal: Deno.Signal): void {

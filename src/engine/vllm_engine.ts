@@ -180,7 +180,7 @@ export class VllmEngine {
     if (this.#state !== "stopping") this.#transition("stopping");
     this.#stopRequested.add(proc);
     // Descendants that left the group (setsid) are still ours to clean up; nothing else ever is (13.5).
-    const tree = this.#deps.procfs?.descendants(proc.pid) ?? [];
+    const tree = (await this.#deps.procfs?.descendants(proc.pid)) ?? [];
     proc.signalGroup("SIGTERM");
     const grace = new AbortController();
     const exitedInTime = await Promise.race([
@@ -196,15 +196,15 @@ export class VllmEngine {
     }
     proc.signalGroup("SIGKILL");
     // Strays first: one holding the leader's pipes must not keep this await (and the switch lock) waiting.
-    this.#killTracked([...tree, ...this.#tree]);
+    await this.#killTracked([...tree, ...this.#tree]);
     await proc.exited;
-    this.#killTracked([...tree, ...this.#tree]);
+    await this.#killTracked([...tree, ...this.#tree]);
     this.#tree = [];
   }
 
   /** SIGKILLs each listed process that is still alive (descendants recorded while the leader lived). */
-  #killTracked(pids: readonly number[]): void {
-    for (const pid of new Set(pids)) if (this.#deps.procfs?.isAlive(pid)) signalProcess(pid, "SIGKILL");
+  async #killTracked(pids: readonly number[]): Promise<void> {
+    for (const pid of new Set(pids)) if (await this.#deps.procfs?.isAlive(pid)) signalProcess(pid, "SIGKILL");
   }
 
   /** GET /health within `timeoutMs`. */
@@ -218,9 +218,9 @@ export class VllmEngine {
     if (!proc) return;
     this.#killReason = reason;
     proc.signalGroup("SIGKILL");
-    this.#killTracked(this.#tree);
+    await this.#killTracked(this.#tree);
     // Handled here too (the exit watch then finds it done), so the death is known when kill resolves.
-    this.#onExit(proc, await proc.exited);
+    await this.#onExit(proc, await proc.exited);
   }
 
   get #name(): string {
@@ -282,7 +282,7 @@ export class VllmEngine {
       throw new EngineOperationError(`Start of '${this.#name}' was aborted: ${describe(err)}`, err);
     }
     this.#transition("awake");
-    this.#tree = this.#deps.procfs?.descendants(proc.pid) ?? [];
+    this.#tree = (await this.#deps.procfs?.descendants(proc.pid)) ?? [];
     this.#deps.log.info("{model} is ready after {ms} ms (pid {pid})", {
       model: this.#name,
       ms: Math.round(this.#deps.clock.now() - started),
@@ -495,7 +495,7 @@ export class VllmEngine {
     this.#deps.engineLog[this.#opts.engineLogLevel]("{line}", { line: clean });
   }
 
-  #onExit(proc: SpawnedProcess, status: ExitStatus): void {
+  async #onExit(proc: SpawnedProcess, status: ExitStatus): Promise<void> {
     if (this.#proc !== proc) return;
     this.#deps.registry?.forget(proc.pid);
     this.#proc = undefined;
@@ -518,8 +518,9 @@ export class VllmEngine {
     // The leader is gone but its GPU-holding children (vLLM's EngineCore) may not be: kill the group and
     // every recorded descendant before anyone hears the model is dead, so a restart finds the GPU free.
     proc.signalGroup("SIGKILL");
-    this.#killTracked(this.#tree);
+    const tree = this.#tree;
     this.#tree = [];
+    await this.#killTracked(tree);
     this.#deps.log.error("Engine for {model} exited unexpectedly while {state} ({detail}){recent}", {
       model: this.#name,
       state: wasState,

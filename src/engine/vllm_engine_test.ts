@@ -199,6 +199,9 @@ Deno.test("VllmEngine notices an engine that dies on its own", async () => {
   await t.engine.wake(never);
   await t.control("/control/crash", {});
   await t.spawner.last().exited;
+  // The report comes after the group and recorded descendants were killed (an async step).
+  const deadline = Date.now() + 2000;
+  while (t.exits.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   assertEquals(t.engine.state, "stopped");
   assertEquals(t.exits, ["exit code 1"]);
 });
