@@ -28,7 +28,7 @@ Deno.test("validateConfig() fills every default", () => {
   assertEquals(config.policy.drainBeforeSwitch, true);
   assertEquals(config.maxRequestBodyBytes, 32 * 1024 * 1024);
   assertEquals(config.models.get("a")?.eviction, { weights: "retain", process: "stop" });
-  assertEquals(config.models.get("a")?.servedName, "org/a");
+  assertEquals(config.models.get("a")?.servedName, "a", "engines serve the public name");
   assertEquals(warnings, []);
 });
 

@@ -189,7 +189,8 @@ function resolveModel(
   return {
     name,
     modelPath: m.model_path,
-    servedName: flagValue(extraArgs, "--served-model-name") || m.model_path,
+    // llmux adds `--served-model-name <name> <model_path>` unless extra_args names one itself.
+    servedName: flagValue(extraArgs, "--served-model-name") ?? name,
     port: m.port,
     engineHost: boundHost === undefined || boundHost === "localhost" ? "127.0.0.1" : boundHost,
     extraArgs,

@@ -12,7 +12,10 @@ export interface ModelConfig {
   /** Public name clients send in `model`. */
   readonly name: string;
   readonly modelPath: string;
-  /** What the engine serves the model as (first --served-model-name, else model_path); requests are rewritten to it. */
+  /**
+   * What the engine serves the model as: the public name (llmux passes `--served-model-name <name>
+   * <model_path>`), or the first --served-model-name of extra_args, to which request bodies are rewritten.
+   */
   readonly servedName: string;
   readonly port: number;
   /** Host the daemon uses to reach the engine (127.0.0.1 unless extra_args binds it elsewhere). */

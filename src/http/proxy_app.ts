@@ -17,7 +17,7 @@ import type { InFlightGuard } from "../switcher/in_flight.ts";
 import { ApiKeys, InvalidApiKeyError } from "./api_keys.ts";
 import { errorResponse } from "./errors.ts";
 import { forward, requestHeaderDrops } from "./forward.ts";
-import { extractModel, readBody } from "./request_body.ts";
+import { extractModel, readBody, withModel } from "./request_body.ts";
 
 /** The part of the switcher the HTTP layer needs. */
 export interface ModelGate {
@@ -57,7 +57,6 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
   });
   const json = (body: string) => new Response(body, { headers: { "content-type": "application/json" } });
   const health = JSON.stringify({ status: "ok" });
-  const encoder = new TextEncoder();
   const limits = {
     maxBytes: config.maxRequestBodyBytes,
     timeoutMs: config.bodyReadTimeoutMs,
@@ -108,14 +107,15 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
     if (route.kind === "local") return json(route.route === "/health" ? health : modelList);
 
     const { bytes, decoded } = await readBody(req, limits);
-    const { model, json: body, form } = await extractModel(req.headers, bytes);
+    const { model, bodyModel, form } = await extractModel(req.headers, bytes);
     const engine = config.models.get(model);
     if (!engine) throw new ModelNotFoundError(model, names);
     modelOf.set(req, model);
     let outBody: BodyInit | null = bytes as BodyInit | null;
     let headerDrops = decoded ? dropDecoded : drop;
-    if (body && typeof body.model === "string" && body.model !== engine.servedName) {
-      outBody = encoder.encode(JSON.stringify({ ...body, model: engine.servedName }));
+    if (bytes && bodyModel !== undefined && bodyModel !== engine.servedName) {
+      // Engines serve their public name (--served-model-name); only a custom served name needs this.
+      outBody = withModel(bytes, engine.servedName) as BodyInit;
     } else if (form && form.get("model") !== engine.servedName) {
       form.set("model", engine.servedName);
       outBody = form;

@@ -6,6 +6,7 @@ import {
   UnsupportedEncodingError,
 } from "../core/errors.ts";
 import type { Clock } from "../core/clock.ts";
+import { topLevelModel } from "./model_field.ts";
 
 export interface BodyLimits {
   /** Largest body accepted, after decompression (max_request_body_bytes). */
@@ -117,17 +118,19 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
 
 export interface ModelRequest {
   readonly model: string;
-  /** The parsed JSON body when it is an object (null otherwise). */
-  readonly json: Record<string, unknown> | null;
+  /** The JSON body's top-level string `model` (undefined when absent or not JSON). */
+  readonly bodyModel: string | undefined;
   /** The parsed form of a multipart/form-data body (audio routes). */
   readonly form: FormData | null;
 }
 
 const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 
 /**
  * The model a request names: the `model-override` header, else the JSON body's string `model`, else the
- * `model` field of a multipart/form-data body. Malformed JSON and a missing model are 400s.
+ * `model` field of a multipart/form-data body. Malformed JSON and a missing model are 400s. A JSON body is
+ * only scanned up to its top-level `model` (see topLevelModel), never parsed whole.
  */
 export async function extractModel(headers: Headers, body: Uint8Array | null): Promise<ModelRequest> {
   const override = headers.get("model-override");
@@ -140,31 +143,38 @@ export async function extractModel(headers: Headers, body: Uint8Array | null): P
       throw new BadRequestError(`Malformed multipart/form-data body: ${(err as Error).message}`);
     }
     const field = form.get("model");
-    if (override) return { model: override, json: null, form };
-    if (typeof field === "string" && field !== "") return { model: field, json: null, form };
+    if (override) return { model: override, bodyModel: undefined, form };
+    if (typeof field === "string" && field !== "") return { model: field, bodyModel: undefined, form };
     throw new BadRequestError("No model in request: send a 'model' form field or a 'model-override' header");
   }
-  let json: Record<string, unknown> | null = null;
+  let bodyModel: string | undefined;
   if (body !== null && body.byteLength > 0) {
-    const text = decoder.decode(body);
-    const looksJson = contentType.includes("json") || /^\s*[{[]/.test(text);
-    if (looksJson) {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch (err) {
-        throw new BadRequestError(`Malformed JSON body: ${(err as Error).message}`);
-      }
-      if (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed)) {
-        json = parsed as Record<string, unknown>;
+    const found = topLevelModel(body);
+    if (found.kind === "string") bodyModel = found.value;
+    else if (found.kind === "not_string" && !override) {
+      throw new BadRequestError("'model' must be a non-empty string");
+    } else if (found.kind === "malformed" && !override) {
+      // Not an object we can follow: JSON.parse says exactly what is wrong (or that it is no object).
+      const text = decoder.decode(body);
+      if (contentType.includes("json") || /^\s*[{[]/.test(text)) {
+        try {
+          JSON.parse(text);
+        } catch (err) {
+          throw new BadRequestError(`Malformed JSON body: ${(err as Error).message}`);
+        }
       }
     }
   }
-  if (override) return { model: override, json, form: null };
-  const model = json?.model;
-  if (typeof model === "string" && model !== "") return { model, json, form: null };
-  if (json && "model" in json) throw new BadRequestError("'model' must be a non-empty string");
+  if (override) return { model: override, bodyModel, form: null };
+  if (bodyModel !== undefined && bodyModel !== "") return { model: bodyModel, bodyModel, form: null };
+  if (bodyModel === "") throw new BadRequestError("'model' must be a non-empty string");
   throw new BadRequestError(
     "No model in request: send a JSON body with a string 'model' field or a 'model-override' header",
   );
+}
+
+/** The JSON body with its top-level `model` replaced (the slow path: only when the engine serves another name). */
+export function withModel(body: Uint8Array, model: string): Uint8Array {
+  const json = JSON.parse(decoder.decode(body)) as Record<string, unknown>;
+  return encoder.encode(JSON.stringify({ ...json, model }));
 }

@@ -21,7 +21,10 @@ export class AdaptivePolicy implements Policy {
   }
 
   onPendingRequest(ctx: PolicyContext): Decision {
-    const idle = ctx.active === null && ctx.switchesPending.length === 0;
+    const nothingUnderWay = ctx.switchesPending.length === 0;
+    // Decided on arrival, not at the next tick: no model, or an awake model with nothing running, is
+    // left at once (a tick would add 0 to tick_interval_ms to every such switch).
+    const idle = nothingUnderWay && (ctx.active === null || ctx.activeInFlight === 0);
     if (idle || ctx.oldestWaitMs >= this.#s.maxWaitMs) return { kind: "switch_now" };
     return { kind: "skip" };
   }

@@ -17,6 +17,13 @@ Deno.test("AdaptivePolicy keeps a busy model until a waiter reaches max_wait", (
   assertEquals(p.onPendingRequest(pending({ oldestWaitMs: 15_000 })), { kind: "switch_now" });
 });
 
+// Regression: an awake but idle model was left only at the next tick (0–250 ms later).
+Deno.test("AdaptivePolicy switches on arrival when the active model has nothing running", () => {
+  const p = new AdaptivePolicy(s);
+  assertEquals(p.onPendingRequest(pending({ activeInFlight: 0 })), { kind: "switch_now" });
+  assertEquals(p.onPendingRequest(pending({ activeInFlight: 0, switchesPending: ["c"] })), { kind: "skip" });
+});
+
 Deno.test("AdaptivePolicy leaves an idle model at once, without the cooldown", () => {
   const p = new AdaptivePolicy(s);
   const idle = tick({ activeForMs: 100, activeInFlight: 0 });

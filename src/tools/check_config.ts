@@ -34,7 +34,9 @@ export function describeConfig(source: string, config: Config, warnings: readonl
     const env = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`).join(" ");
     lines.push(
       `  ${m.name}: port ${m.port}, eviction ${m.eviction.weights}+${m.eviction.process}, TP ${m.tensorParallelSize}, ` +
-        `requests rewritten to model '${m.servedName}'`,
+        (m.servedName === m.name
+          ? "served as its public name"
+          : `requests rewritten to model '${m.servedName}'`),
       `    ${env} ${formatCommand(spec)}`,
     );
     if (m.eviction.process === "checkpoint" && config.checkpoint) {

@@ -13,7 +13,7 @@ Deno.test("llmux switches A -> B -> A over HTTP, streams, and leaves no process 
     const r1 = await d.chat("a", "first");
     assertEquals(r1.status, 200);
     const b1 = await r1.json();
-    assertEquals(b1.model, "org/a", "the engine saw model_path, not the alias");
+    assertEquals(b1.model, "a", "the answer carries the name the client sent (the engine serves it)");
     assertMatch(b1.choices[0].message.content, /You said "first"/);
 
     const r2 = await d.chat("b", "second", { stream: true, stream_options: { include_usage: true } });

@@ -1,0 +1,94 @@
+/**
+ * Finds the top-level `"model"` of a JSON object body by scanning its bytes, stopping as soon as it is
+ * found: the hot path forwards the body untouched, so parsing (and re-serialising) a long prompt only to
+ * read one field is waste. Anything the scanner does not understand answers `malformed`, and the caller
+ * falls back to JSON.parse for the exact error.
+ */
+export type ModelField =
+  | { readonly kind: "string"; readonly value: string }
+  | { readonly kind: "not_string" }
+  | { readonly kind: "absent" }
+  | { readonly kind: "malformed" };
+
+const QUOTE = 0x22, BACKSLASH = 0x5c, COLON = 0x3a, COMMA = 0x2c;
+const OPEN_OBJ = 0x7b, CLOSE_OBJ = 0x7d, OPEN_ARR = 0x5b, CLOSE_ARR = 0x5d;
+const MODEL = [0x6d, 0x6f, 0x64, 0x65, 0x6c]; // m o d e l
+const decoder = new TextDecoder();
+
+const isSpace = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
+
+/** Index just past the string starting at `i` (which holds a quote), or -1. */
+function skipString(buf: Uint8Array, i: number): number {
+  for (let j = i + 1; j < buf.length; j++) {
+    const b = buf[j]!;
+    if (b === BACKSLASH) j++;
+    else if (b === QUOTE) return j + 1;
+  }
+  return -1;
+}
+
+/** Index just past the value starting at `i`, or -1 (strings, nested containers, literals). */
+function skipValue(buf: Uint8Array, i: number): number {
+  const first = buf[i];
+  if (first === QUOTE) return skipString(buf, i);
+  if (first === OPEN_OBJ || first === OPEN_ARR) {
+    let depth = 0;
+    for (let j = i; j < buf.length; j++) {
+      const b = buf[j]!;
+      if (b === QUOTE) {
+        j = skipString(buf, j) - 1;
+        if (j < 0) return -1;
+      } else if (b === OPEN_OBJ || b === OPEN_ARR) depth++;
+      else if (b === CLOSE_OBJ || b === CLOSE_ARR) {
+        if (--depth === 0) return j + 1;
+      }
+    }
+    return -1;
+  }
+  let j = i;
+  while (j < buf.length && buf[j] !== COMMA && buf[j] !== CLOSE_OBJ && !isSpace(buf[j]!)) j++;
+  return j === i ? -1 : j;
+}
+
+export function topLevelModel(buf: Uint8Array): ModelField {
+  let i = 0;
+  const ws = () => {
+    while (i < buf.length && isSpace(buf[i]!)) i++;
+  };
+  ws();
+  if (buf[i] !== OPEN_OBJ) return { kind: "malformed" };
+  i++;
+  ws();
+  if (buf[i] === CLOSE_OBJ) return { kind: "absent" };
+  while (i < buf.length) {
+    if (buf[i] !== QUOTE) return { kind: "malformed" };
+    const keyEnd = skipString(buf, i);
+    if (keyEnd < 0) return { kind: "malformed" };
+    const isModel = keyEnd - i === 7 && MODEL.every((b, k) => buf[i + 1 + k] === b);
+    i = keyEnd;
+    ws();
+    if (buf[i] !== COLON) return { kind: "malformed" };
+    i++;
+    ws();
+    const valueEnd = skipValue(buf, i);
+    if (valueEnd < 0) return { kind: "malformed" };
+    if (isModel) {
+      if (buf[i] !== QUOTE) return { kind: "not_string" };
+      try {
+        const value = JSON.parse(decoder.decode(buf.subarray(i, valueEnd)));
+        return typeof value === "string" ? { kind: "string", value } : { kind: "not_string" };
+      } catch {
+        return { kind: "malformed" };
+      }
+    }
+    i = valueEnd;
+    ws();
+    if (buf[i] === COMMA) {
+      i++;
+      ws();
+      continue;
+    }
+    return buf[i] === CLOSE_OBJ ? { kind: "absent" } : { kind: "malformed" };
+  }
+  return { kind: "malformed" };
+}
