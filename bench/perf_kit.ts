@@ -1,0 +1,165 @@
+/** Helpers for bench/perf.ts: processes, /proc readings, wrk, a built-in load client and statistics. */
+import { fileURLToPath } from "node:url";
+import { pumpLines } from "../src/engine/spawner.ts";
+
+export const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
+export const SELF = [Deno.execPath(), "run", "--allow-all", "--quiet", MAIN];
+export const CANNED = fileURLToPath(new URL("./canned_engine.sh", import.meta.url));
+
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+export const median = (xs: readonly number[]) => quantile(xs, 0.5);
+export function quantile(xs: readonly number[], q: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+}
+/** "median (min–max)" of rounds. */
+export function spread(xs: readonly number[], digits = 1): string {
+  return `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${
+    Math.max(...xs).toFixed(digits)
+  })`;
+}
+
+/** CPU seconds (user + system) a process and its children (nginx's worker) have used, from /proc. */
+export function cpuSeconds(pid: number): number {
+  let total = 0;
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const f = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const fields = f.slice(f.lastIndexOf(")") + 2).split(" ");
+      if (Number(entry.name) === pid || Number(fields[1]) === pid) {
+        total += (Number(fields[11]) + Number(fields[12])) / 100;
+      }
+    } catch { /* exited */ }
+  }
+  return total;
+}
+
+/** Resident memory in MB, from /proc/<pid>/status. */
+export function rssMb(pid: number): number {
+  const m = Deno.readTextFileSync(`/proc/${pid}/status`).match(/VmRSS:\s+(\d+) kB/);
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+export async function hasCommand(name: string): Promise<boolean> {
+  try {
+    return (await new Deno.Command("sh", { args: ["-c", `command -v ${name}`], stdout: "null" }).output())
+      .success;
+  } catch {
+    return false;
+  }
+}
+
+/** A child process that prints `ready` on a line when it can take traffic. */
+export async function start(
+  argv: string[],
+  ready: RegExp,
+  opts: { stream?: "stdout" | "stderr"; env?: Record<string, string> } = {},
+): Promise<{ proc: Deno.ChildProcess; stop: () => Promise<void>; startedMs: number }> {
+  const t0 = performance.now();
+  const proc = new Deno.Command(argv[0]!, {
+    args: argv.slice(1),
+    stdout: "piped",
+    stderr: "piped",
+    env: opts.env,
+  }).spawn();
+  const seen = Promise.withResolvers<void>();
+  const pumps = [
+    pumpLines(proc.stdout, (l) => (opts.stream ?? "stdout") === "stdout" && ready.test(l) && seen.resolve()),
+    pumpLines(proc.stderr, (l) => opts.stream === "stderr" && ready.test(l) && seen.resolve()),
+  ];
+  const timer = setTimeout(() => seen.reject(new Error(`${argv.join(" ")} did not get ready`)), 60_000);
+  await seen.promise.finally(() => clearTimeout(timer));
+  const startedMs = performance.now() - t0;
+  return {
+    proc,
+    startedMs,
+    stop: async () => {
+      try {
+        proc.kill("SIGTERM");
+      } catch { /* gone */ }
+      await proc.status;
+      await Promise.all(pumps);
+    },
+  };
+}
+
+export interface LoadResult {
+  readonly rps: number;
+  readonly p50ms: number;
+  readonly p99ms: number;
+  readonly requests: number;
+}
+
+const WRK_SCRIPT = `wrk.method = "POST"
+wrk.body = '{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":4}'
+wrk.headers["Content-Type"] = "application/json"
+`;
+
+/** `wrk` with a chat POST: requests/s and latency quantiles. */
+export async function wrk(url: string, connections: number, seconds: number): Promise<LoadResult> {
+  const script = await Deno.makeTempFile({ suffix: ".lua" });
+  await Deno.writeTextFile(script, WRK_SCRIPT);
+  const out = await new Deno.Command("wrk", {
+    args: [
+      `-t${Math.min(2, connections)}`,
+      `-c${connections}`,
+      `-d${seconds}s`,
+      "--latency",
+      "-s",
+      script,
+      url,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  await Deno.remove(script);
+  const text = new TextDecoder().decode(out.stdout);
+  const ms = (label: string) => {
+    const m = text.match(new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s)`));
+    if (!m) return NaN;
+    const v = Number(m[1]);
+    return m[2] === "us" ? v / 1000 : m[2] === "s" ? v * 1000 : v;
+  };
+  const rps = Number(text.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? NaN);
+  const requests = Number(text.match(/(\d+) requests in/)?.[1] ?? NaN);
+  return { rps, p50ms: ms("50"), p99ms: ms("99"), requests };
+}
+
+/** The built-in client when wrk is missing: `connections` loops of sequential POSTs for `seconds`. */
+export async function builtinLoad(url: string, connections: number, seconds: number): Promise<LoadResult> {
+  const body = '{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":4}';
+  const latencies: number[] = [];
+  const end = performance.now() + seconds * 1000;
+  await Promise.all(Array.from({ length: connections }, async () => {
+    while (performance.now() < end) {
+      const t0 = performance.now();
+      const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
+      await res.arrayBuffer();
+      latencies.push(performance.now() - t0);
+    }
+  }));
+  return {
+    rps: latencies.length / seconds,
+    p50ms: quantile(latencies, 0.5),
+    p99ms: quantile(latencies, 0.99),
+    requests: latencies.length,
+  };
+}
+
+/** Streams one SSE answer; returns the arrival time (ms from the request) of each chunk read. */
+export async function sseArrivals(url: string, body: string): Promise<number[]> {
+  const t0 = performance.now();
+  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
+  const times: number[] = [];
+  const reader = res.body!.getReader();
+  for (let r = await reader.read(); !r.done; r = await reader.read()) times.push(performance.now() - t0);
+  return times;
+}
