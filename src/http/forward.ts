@@ -19,11 +19,16 @@ const HOP_BY_HOP = new Set([
   "model-override",
 ]);
 
-function copyHeaders(from: Headers, drop: ReadonlySet<string>): Headers {
-  const out = new Headers();
-  const extra = from.get("connection")?.split(",").map((h) => h.trim().toLowerCase()) ?? [];
+/**
+ * The headers to pass on, as a plain list (cheaper than building a Headers object: fetch and Response take
+ * it as is). Names listed in `Connection` are hop-by-hop too.
+ */
+function copyHeaders(from: Headers, drop: ReadonlySet<string>): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  const connection = from.get("connection");
+  const extra = connection === null ? null : connection.split(",").map((h) => h.trim().toLowerCase());
   for (const [name, value] of from) {
-    if (!drop.has(name) && !extra.includes(name)) out.append(name, value);
+    if (!drop.has(name) && (extra === null || !extra.includes(name))) out.push([name, value]);
   }
   return out;
 }
@@ -98,7 +103,7 @@ export async function forward(req: ForwardRequest, guard: InFlightGuard, fetch: 
     guard.release();
     return new Response(null, { status: upstream.status, statusText: upstream.statusText, headers });
   }
-  const sse = headers.get("content-type")?.includes("text/event-stream") ?? false;
+  const sse = upstream.headers.get("content-type")?.includes("text/event-stream") ?? false;
   if (!sse && req.completed) {
     // Native pass-through (no per-chunk JS); a client that leaves cancels the upstream body by itself.
     const release = () => {

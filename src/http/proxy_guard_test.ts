@@ -237,6 +237,8 @@ Deno.test("proxy forwards at most max_concurrent_requests per engine; the rest w
   upstream[2]!.resolve(Response.json({ ok: 3 }));
   assertEquals((await Promise.all(answers)).map((r) => r.status), [200, 200, 200]);
   for (const r of answers.slice(1)) await (await r).body?.cancel();
+  const deadline = Date.now() + 2000;
+  while (inFlight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
   assertEquals(inFlight.size, 0);
 });
 

@@ -163,13 +163,35 @@ export function createMetrics(src: MetricsSources): Registry {
     },
   });
 
+  // The per-request series, resolved once per (model, status): prom-client hashes the labels of every
+  // call otherwise, on the hot path.
+  const served = new Map<
+    string,
+    { count: { inc(): void }; duration: { observe(v: number): void }; wait: { observe(v: number): void } }
+  >();
+  const servedSeries = (model: string, status: number) => {
+    const key = `${model}\u0000${status}`;
+    let s = served.get(key);
+    if (!s) {
+      const labels = { model, status: String(status) };
+      s = {
+        count: requests.labels(labels),
+        duration: requestDuration.labels(labels),
+        wait: queueWait.labels({ model }),
+      };
+      served.set(key, s);
+    }
+    return s;
+  };
   src.events.on((e) => {
     switch (e.type) {
-      case "request_served":
-        requests.inc({ model: e.model, status: String(e.status) });
-        requestDuration.observe({ model: e.model, status: String(e.status) }, e.seconds);
-        queueWait.observe({ model: e.model }, e.queueWaitSeconds);
+      case "request_served": {
+        const s = servedSeries(e.model, e.status);
+        s.count.inc();
+        s.duration.observe(e.seconds);
+        s.wait.observe(e.queueWaitSeconds);
         break;
+      }
       case "request_rejected":
         rejected.inc({ reason: e.reason });
         break;
