@@ -15,7 +15,9 @@ export interface Waiter {
  * once (fixes the reference's stale entries, spec 13.10), so queue depths are always real.
  */
 export class WaiterQueue {
-  readonly #items: Waiter[] = [];
+  /** Insertion-ordered: the first entry is the oldest; leaving is O(1) (10,000 timeouts at once stay cheap). */
+  readonly #items = new Set<Waiter>();
+  #newest: Waiter | undefined;
   readonly #clock: Clock;
 
   constructor(clock: Clock) {
@@ -23,19 +25,24 @@ export class WaiterQueue {
   }
 
   get length(): number {
-    return this.#items.length;
+    return this.#items.size;
   }
 
   /** Age of the oldest waiter in ms (0 when empty). */
   oldestWaitMs(): number {
-    const first = this.#items[0];
+    const first = this.#items.values().next().value;
     return first ? this.#clock.now() - first.queuedAt : 0;
   }
 
   /** Age of the newest waiter in ms (0 when empty). */
   newestWaitMs(): number {
-    const last = this.#items.at(-1);
-    return last ? this.#clock.now() - last.queuedAt : 0;
+    if (this.#newest !== undefined && !this.#items.has(this.#newest)) {
+      // The newest left: find the new last one (rare, and only then a walk).
+      let last: Waiter | undefined;
+      for (const w of this.#items) last = w;
+      this.#newest = last;
+    }
+    return this.#newest ? this.#clock.now() - this.#newest.queuedAt : 0;
   }
 
   /**
@@ -49,8 +56,7 @@ export class WaiterQueue {
       if (settled) return;
       settled = true;
       cleanup();
-      const i = this.#items.indexOf(waiter);
-      if (i >= 0) this.#items.splice(i, 1);
+      this.#items.delete(waiter);
       reject(err);
     };
     const onAbort = () => leave(signal?.reason);
@@ -72,12 +78,16 @@ export class WaiterQueue {
       },
       fail: leave,
     };
-    this.#items.push(waiter);
+    this.#items.add(waiter);
+    this.#newest = waiter;
     return waiter;
   }
 
   /** Removes and returns every waiter, oldest first. */
   takeAll(): Waiter[] {
-    return this.#items.splice(0);
+    const all = [...this.#items];
+    this.#items.clear();
+    this.#newest = undefined;
+    return all;
   }
 }
