@@ -22,6 +22,8 @@ import { extractModel, readBody, withModel } from "./request_body.ts";
 /** The part of the switcher the HTTP layer needs. */
 export interface ModelGate {
   acquire(model: string, signal?: AbortSignal): Promise<InFlightGuard>;
+  /** The guard without a promise when the model is active (the hot path); null to go through acquire. */
+  tryAcquire?(model: string): InFlightGuard | null;
   /** Seconds a client should wait before retrying a 429/503/504 for `model` (default 1). */
   retryAfterSecs?(model: string | undefined): number;
 }
@@ -107,7 +109,8 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
     if (route.kind === "local") return json(route.route === "/health" ? health : modelList);
 
     const { bytes, decoded } = await readBody(req, limits);
-    const { model, bodyModel, form } = await extractModel(req.headers, bytes);
+    const extracted = extractModel(req.headers, bytes);
+    const { model, bodyModel, form } = extracted instanceof Promise ? await extracted : extracted;
     const engine = config.models.get(model);
     if (!engine) throw new ModelNotFoundError(model, names);
     modelOf.set(req, model);
@@ -137,7 +140,9 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
         queueWaitSeconds: queueWaitMs / 1000,
       });
     try {
-      const guard = await limited(await gate.acquire(model, req.signal), limiters.get(model)!, req.signal);
+      const admitted = gate.tryAcquire?.(model) ?? await gate.acquire(model, req.signal);
+      const permitted = limited(admitted, limiters.get(model)!, req.signal);
+      const guard = permitted instanceof Promise ? await permitted : permitted;
       queueWaitMs = deps.clock.now() - arrived;
       const res = await forward(
         {
@@ -169,21 +174,23 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
  * Waits for an engine permit while holding the in-flight guard (so a switch drains these requests too);
  * the returned guard releases both. A client that leaves, or a guard aborted meanwhile, gives both back.
  */
-async function limited(
+function limited(
   guard: InFlightGuard,
   limiter: Semaphore,
   client: AbortSignal,
-): Promise<InFlightGuard> {
-  let permit = limiter.tryAcquire();
-  if (permit === null) {
-    try {
-      permit = await limiter.acquire(AbortSignal.any([client, guard.signal]));
-    } catch (err) {
+): InFlightGuard | Promise<InFlightGuard> {
+  const permit = limiter.tryAcquire();
+  if (permit !== null) return withPermit(guard, permit);
+  return limiter.acquire(AbortSignal.any([client, guard.signal])).then(
+    (p) => withPermit(guard, p),
+    (err) => {
       guard.release();
       throw err;
-    }
-  }
-  const held = permit;
+    },
+  );
+}
+
+function withPermit(guard: InFlightGuard, held: () => void): InFlightGuard {
   const release = () => {
     held();
     guard.release();

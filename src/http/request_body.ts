@@ -132,10 +132,25 @@ const encoder = new TextEncoder();
  * `model` field of a multipart/form-data body. Malformed JSON and a missing model are 400s. A JSON body is
  * only scanned up to its top-level `model` (see topLevelModel), never parsed whole.
  */
-export async function extractModel(headers: Headers, body: Uint8Array | null): Promise<ModelRequest> {
-  const override = headers.get("model-override");
+export function extractModel(
+  headers: Headers,
+  body: Uint8Array | null,
+): ModelRequest | Promise<ModelRequest> {
   const contentType = headers.get("content-type") ?? "";
   if (body !== null && body.byteLength > 0 && /^multipart\/form-data/i.test(contentType)) {
+    return extractFormModel(headers, body, contentType);
+  }
+  // JSON (the hot path) is answered without a promise.
+  return extractJsonModel(headers, body, contentType);
+}
+
+async function extractFormModel(
+  headers: Headers,
+  body: Uint8Array,
+  contentType: string,
+): Promise<ModelRequest> {
+  const override = headers.get("model-override");
+  {
     let form: FormData;
     try {
       form = await new Response(body as BodyInit, { headers: { "content-type": contentType } }).formData();
@@ -147,6 +162,10 @@ export async function extractModel(headers: Headers, body: Uint8Array | null): P
     if (typeof field === "string" && field !== "") return { model: field, bodyModel: undefined, form };
     throw new BadRequestError("No model in request: send a 'model' form field or a 'model-override' header");
   }
+}
+
+function extractJsonModel(headers: Headers, body: Uint8Array | null, contentType: string): ModelRequest {
+  const override = headers.get("model-override");
   let bodyModel: string | undefined;
   if (body !== null && body.byteLength > 0) {
     const found = topLevelModel(body);

@@ -213,6 +213,19 @@ export class Switcher {
    * (request_timeout), SwitchFailedError, ShuttingDownError, or the signal's reason when `signal` aborts.
    * Leaving early never cancels a switch that is already under way.
    */
+  /**
+   * The guard at once when `model` is active and not draining (the hot path, no promise); null when the
+   * caller must go through `acquire` (queueing, switching, errors).
+   */
+  tryAcquire(model: string): InFlightGuard | null {
+    const slot = this.#slots.get(model);
+    if (
+      slot === undefined || this.#shutdown.signal.aborted || slot.draining || this.#state.kind !== "active" ||
+      this.#state.model !== model || this.#mode.mode === "manual"
+    ) return null;
+    return slot.inFlight.acquire(model);
+  }
+
   acquire(model: string, signal?: AbortSignal): Promise<InFlightGuard> {
     const slot = this.#slots.get(model);
     if (!slot) return Promise.reject(new ModelNotFoundError(model, [...this.#slots.keys()]));

@@ -194,3 +194,20 @@ Deno.test("Switcher clears the drain timer once the drain is won, and bounds an 
   assertEquals(s.switcher.state, { kind: "active", model: "c" }, "the switch itself still completed");
   s.switcher.beginShutdown();
 });
+
+Deno.test("Switcher.tryAcquire() hands out a guard only for the active model outside a drain", async () => {
+  const s = setup();
+  assertEquals(s.switcher.tryAcquire("a"), null, "nothing is active yet");
+  await serve(s, "a");
+  const guard = s.switcher.tryAcquire("a");
+  assertEquals(guard?.model, "a");
+  assertEquals(s.switcher.snapshot().a!.inFlight, 1);
+  assertEquals(s.switcher.tryAcquire("b"), null);
+  const forB = s.switcher.acquire("b");
+  await s.clock.advance(0);
+  assertEquals(s.switcher.tryAcquire("a"), null, "a is draining for the switch to b");
+  guard!.release();
+  await s.clock.advance(0);
+  (await forB).release();
+  s.switcher.beginShutdown();
+});
