@@ -16,12 +16,7 @@ export function guardedBody(
   guard: InFlightGuard,
   opts: { sse: boolean },
 ): ReadableStream<Uint8Array> {
-  // Generous queues on both sides: the pipe reads ahead instead of waiting for the client at every chunk.
-  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>(
-    undefined,
-    { highWaterMark: 64 },
-    { highWaterMark: 64 },
-  );
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
   upstream.pipeTo(writable, { preventClose: true, preventAbort: true }).then(
     async () => {
       guard.release();
