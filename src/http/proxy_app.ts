@@ -17,7 +17,7 @@ import type { InFlightGuard } from "../switcher/in_flight.ts";
 import { ApiKeys, InvalidApiKeyError } from "./api_keys.ts";
 import { errorResponse } from "./errors.ts";
 import { forward, requestHeaderDrops } from "./forward.ts";
-import { extractModel, readBody, withModel } from "./request_body.ts";
+import { extractModel, readBody, ReadDeadlines, withModel } from "./request_body.ts";
 
 /** The part of the switcher the HTTP layer needs. */
 export interface ModelGate {
@@ -62,7 +62,7 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
   const limits = {
     maxBytes: config.maxRequestBodyBytes,
     timeoutMs: config.bodyReadTimeoutMs,
-    clock: deps.clock,
+    deadlines: new ReadDeadlines(deps.clock, config.bodyReadTimeoutMs),
   };
   const drop = requestHeaderDrops({ credentials: !config.forwardClientCredentials });
   const dropDecoded = requestHeaderDrops({ credentials: !config.forwardClientCredentials, decoded: true });
