@@ -258,42 +258,24 @@ try {
   const queueErrors = statuses.filter((s) => s !== 200).length;
 
   // --- Switch time added by llmux (default policy) -----------------------------------------------------
-  const sw = await llmux({
-    a: {
-      model_path: "a",
-      port: freePort(),
-      eviction: { weights: "offload", process: "keep_running" },
-      extra_args: [
-        "--sleep-delay-ms",
-        "100",
-        "--wake-delay-ms",
-        "100",
-        "--latency-ms",
-        "0",
-        "--token-delay-ms",
-        "0",
-        "--output-tokens",
-        "1-2",
-      ],
-    },
-    b: {
-      model_path: "b",
-      port: freePort(),
-      eviction: { weights: "offload", process: "keep_running" },
-      extra_args: [
-        "--sleep-delay-ms",
-        "100",
-        "--wake-delay-ms",
-        "100",
-        "--latency-ms",
-        "0",
-        "--token-delay-ms",
-        "0",
-        "--output-tokens",
-        "1-2",
-      ],
-    },
+  // Two offload models whose engines take exactly 100 ms to sleep and 100 ms to wake.
+  const switchModel = (name: string) => ({
+    model_path: name,
+    port: freePort(),
+    eviction: { weights: "offload", process: "keep_running" },
+    extra_args: [
+      "--sleep-delay-ms",
+      "100",
+      "--wake-delay-ms",
+      "100",
+      "--latency-ms",
+      "0",
+      "--token-delay-ms",
+      "0",
+    ]
+      .concat(["--output-tokens", "1-2"]),
   });
+  const sw = await llmux({ a: switchModel("a"), b: switchModel("b") });
   const ask = async (model: string) => {
     const t0 = performance.now();
     const res = await fetch(sw.url, {

@@ -1,4 +1,5 @@
 /** Seeded, deterministic arrival streams for the policy simulator (spec 6.6 plus bursty and diurnal mixes). */
+import { mulberry32 as rng } from "../../src/core/rng.ts";
 
 export interface Arrival {
   readonly at: number;
@@ -11,18 +12,6 @@ export interface Workload {
   readonly name: string;
   readonly models: readonly string[];
   readonly arrivals: readonly Arrival[];
-}
-
-/** mulberry32: small, fast, seedable. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The arrival window of every profile. */

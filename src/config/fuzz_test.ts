@@ -6,6 +6,7 @@
 import { assert, assertEquals } from "../testing/assert.ts";
 import { ConfigError } from "../core/errors.ts";
 import { validateConfig } from "./load.ts";
+import { mulberry32 as rng } from "../core/rng.ts";
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -38,18 +39,6 @@ function valid(): Record<string, unknown> {
       a: { model_path: "org/a", port: 8001, extra_args: ["--max-model-len", "4096"], env: { HF_HOME: "/h" } },
       b: { model_path: "org/b", port: 8002, eviction: { weights: "discard", process: "keep_running" } },
     },
-  };
-}
-
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

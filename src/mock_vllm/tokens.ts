@@ -5,6 +5,8 @@
  * counts agree with both, and a streamed token never splits a character.
  */
 
+import { mulberry32 } from "../core/rng.ts";
+
 const PIECE = /\s*\S+|\s+/g;
 const ASCII_BASE = 0x1000000;
 const UNICODE_BASE = 3 * ASCII_BASE;
@@ -77,14 +79,5 @@ export function hash(text: string, seed = 0x811c9dc5): number {
   return h;
 }
 
-/** mulberry32: a small seeded PRNG returning [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG returning [0, 1) (see core/rng.ts). */
+export const rng = mulberry32;

@@ -4,6 +4,7 @@
  * the one line of counts each scenario prints.
  */
 import { FakeGpuLedger } from "../../src/mock_vllm/fake_gpu.ts";
+export { mulberry32 as rng } from "../../src/core/rng.ts";
 
 /** An engine holding more than this (MiB) on a device is awake; asleep ones keep only their context. */
 const AWAKE_MIB = 4096;
@@ -106,16 +107,4 @@ export function enginePidOf(pids: readonly number[], model: string): number | un
     } catch { /* exited */ }
   }
   return undefined;
-}
-
-/** A small seeded PRNG, so a failing run can be replayed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
