@@ -5,13 +5,23 @@ import { FifoPolicy } from "../policy/fifo.ts";
 import type { Policy } from "../policy/policy.ts";
 import { FakeLifecycle } from "../testing/fake_lifecycle.ts";
 import { ManualClock } from "../testing/manual_clock.ts";
-import { Switcher, SWITCHER_TRANSITIONS } from "./switcher.ts";
+import { Switcher, SWITCHER_TRANSITIONS, type SwitcherSettings } from "./switcher.ts";
 
-function setup(policy?: Policy, costs?: { estimateMs(from: string | null, to: string): number | undefined }) {
+function setup(
+  policy?: Policy,
+  costs?: { estimateMs(from: string | null, to: string): number | undefined },
+  settings: Partial<SwitcherSettings> = {},
+) {
   const clock = new ManualClock();
   const lifecycle = new FakeLifecycle();
   const switcher = new Switcher(
-    { models: ["a", "b", "c"], requestTimeoutMs: 10_000, minActiveMs: 0, drainTimeoutMs: 60_000 },
+    {
+      models: ["a", "b", "c"],
+      requestTimeoutMs: 10_000,
+      minActiveMs: 0,
+      drainTimeoutMs: 60_000,
+      ...settings,
+    },
     {
       lifecycle,
       policy: policy ?? new FifoPolicy({ drainBeforeSwitch: true }),
@@ -97,24 +107,7 @@ Deno.test("Switcher tries a doomed switch at least once per request_timeout", as
 });
 
 Deno.test("Switcher answers 429 queue_full past max_queue_depth, and Retry-After follows the switch cost", async () => {
-  const clock = new ManualClock();
-  const lifecycle = new FakeLifecycle();
-  const switcher = new Switcher(
-    {
-      models: ["a", "b"],
-      requestTimeoutMs: 10_000,
-      minActiveMs: 0,
-      drainTimeoutMs: 60_000,
-      maxQueueDepth: 2,
-    },
-    {
-      lifecycle,
-      policy: new FifoPolicy({ drainBeforeSwitch: true }),
-      clock,
-      log: logger("test"),
-      costs: { estimateMs: () => 2_500 },
-    },
-  );
+  const { clock, lifecycle, switcher } = setup(undefined, { estimateMs: () => 2_500 }, { maxQueueDepth: 2 });
   const held = lifecycle.hold("wake", "a");
   const queued = [switcher.acquire("a"), switcher.acquire("a")];
   const full = await assertRejects(() => switcher.acquire("a"), QueueFullError);
@@ -129,18 +122,7 @@ Deno.test("Switcher answers 429 queue_full past max_queue_depth, and Retry-After
 });
 
 Deno.test("Switcher kills an awake engine that fails two liveness probes while requests wait on it", async () => {
-  const clock = new ManualClock();
-  const lifecycle = new FakeLifecycle();
-  const switcher = new Switcher(
-    {
-      models: ["a", "b"],
-      requestTimeoutMs: 10_000,
-      minActiveMs: 0,
-      drainTimeoutMs: 60_000,
-      livenessProbeMs: 1000,
-    },
-    { lifecycle, policy: new FifoPolicy({ drainBeforeSwitch: true }), clock, log: logger("test") },
-  );
+  const { clock, lifecycle, switcher } = setup(undefined, undefined, { livenessProbeMs: 1000 });
   const first = switcher.acquire("a");
   await clock.advance(0);
   const guard = await first;
