@@ -95,13 +95,14 @@ Deno.test("chaos: an engine crash at start, mid-stream, mid-sleep and mid-wake l
 });
 
 Deno.test("chaos: SIGTERM under load finishes in-flight streams, answers queued requests 503 with Retry-After", async () => {
+  const metricsPort = freePort();
   const d = await RunningDaemon.start({
     models: {
       a: { extraArgs: ["--token-delay-ms", "10", "--output-tokens", "4-16"] },
       b: { extraArgs: ["--startup-delay-ms", "3000"] },
     },
     policy: { policy_type: "fifo", request_timeout_secs: 30 },
-    extra: { shutdown_grace_secs: 10 },
+    extra: { shutdown_grace_secs: 10, metrics_port: metricsPort },
     verbose: false,
   });
   const streams = await Promise.all(
@@ -113,7 +114,11 @@ Deno.test("chaos: SIGTERM under load finishes in-flight streams, answers queued 
   const bodies = streams.map((s) => s.text());
   // Queued behind a's drain and b's slow start.
   const queued = Array.from({ length: 5 }, () => d.chat("b", "queued"));
-  await d.waitForLine(/Switching a -> b|Starting b/, 10_000).catch(() => "");
+  // SIGTERM only once all five are inside llmux (queued), not still on their way in.
+  await pollUntil(async () => {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    return /llmux_request_queue_depth\{model="b"\} 5/.test(text);
+  }, "five requests queue for b");
   const stopped = d.stop();
   const answers = await Promise.all(queued);
   const texts = await Promise.all(bodies);
