@@ -18,6 +18,8 @@ export function demoConfig(port: number): Config {
   const mock = [...selfCommand(), "mock-vllm"];
   const raw = {
     port,
+    // No API key in a demo: it stays on this machine.
+    host: "127.0.0.1",
     metrics_port: 0,
     state_file: null,
     vllm_command: mock,
