@@ -47,6 +47,7 @@ export const CONTROL_ROUTES: readonly string[] = [
 ];
 
 export type RouteMatch =
+  | { readonly kind: "bad_path"; readonly message: string }
   | { readonly kind: "local"; readonly route: LocalRoute }
   | { readonly kind: "forward" }
   | { readonly kind: "not_found"; readonly message: string };
@@ -103,7 +104,7 @@ export function allowedPathProblem(pattern: string): string | null {
   return null;
 }
 
-/** Matches a clean path (see pathProblem) and method against the routes the proxy serves. */
+/** Matches a raw request path and method against the routes the proxy serves. */
 export class RouteTable {
   readonly #inference = new Set(INFERENCE_ROUTES);
   readonly #local = new Set<string>(LOCAL_ROUTES);
@@ -113,6 +114,11 @@ export class RouteTable {
     this.#allowed = allowed.map(allowedPath);
   }
 
+  /**
+   * Matches a raw request path: a known route is clean by construction, so only other paths pay for the
+   * normalisation check (`bad_path`, a 400). `not_found` comes after it, so the caller can answer 401 to an
+   * unauthenticated probe before saying which routes exist.
+   */
   match(method: string, path: string): RouteMatch {
     if (this.#inference.has(path)) {
       return method === "POST"
@@ -124,6 +130,8 @@ export class RouteTable {
         ? { kind: "local", route: path as LocalRoute }
         : { kind: "not_found", message: `${path} only accepts GET, not ${method}` };
     }
+    const problem = pathProblem(path);
+    if (problem !== null) return { kind: "bad_path", message: `Invalid request path: ${problem}` };
     if (this.#allowed.some((a) => a.matches(path))) return { kind: "forward" };
     return {
       kind: "not_found",

@@ -37,6 +37,14 @@ Deno.test("RouteTable forwards only POST inference routes and answers GET local 
   }
 });
 
+Deno.test("RouteTable answers bad_path for an unclean path that is not a known route", () => {
+  const table = new RouteTable(["/v1/*"]);
+  for (const path of ["/v1/../sleep", "//sleep", "/v1/%2e%2e/x", "/v1%2fchat"]) {
+    assertEquals(table.match("POST", path).kind, "bad_path", path);
+  }
+  assertEquals(table.match("POST", "/v1/x").kind, "forward");
+});
+
 Deno.test("RouteTable forwards proxy_allowed_paths, exact and prefix/*, with any method", () => {
   const table = new RouteTable(["/v1/load_lora_adapter", "/metrics/*"]);
   assertEquals(table.match("POST", "/v1/load_lora_adapter").kind, "forward");

@@ -9,7 +9,7 @@ import {
 } from "../core/errors.ts";
 import type { EventBus } from "../core/events.ts";
 import type { Logger } from "../core/log.ts";
-import { pathProblem, RouteTable } from "../core/routes.ts";
+import { RouteTable } from "../core/routes.ts";
 import { Semaphore } from "../core/semaphore.ts";
 import type { Config } from "../config/types.ts";
 import type { FetchFn } from "../engine/client.ts";
@@ -66,10 +66,16 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
   };
   const drop = requestHeaderDrops({ credentials: !config.forwardClientCredentials });
   const dropDecoded = requestHeaderDrops({ credentials: !config.forwardClientCredentials, decoded: true });
+  const dropForm = requestHeaderDrops({
+    credentials: !config.forwardClientCredentials,
+    decoded: true,
+    contentType: true,
+  });
   // Per-engine cap on forwarded requests: a burst released by a switch waits here, holding no socket.
   const limiters = new Map(
     [...config.models.keys()].map((m) => [m, new Semaphore(config.maxConcurrentRequests)]),
   );
+  // The model of a request that failed after naming one, for its Retry-After (set on the error path only).
   const modelOf = new WeakMap<Request, string>();
 
   app.onError((err, c) => {
@@ -78,7 +84,7 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
       // Routine on a busy endpoint: nobody is left to read an answer, so it is not an error.
       log.debug("Client left before its answer: {method} {path}", {
         method: req.method,
-        path: pathOf(req.url),
+        path: splitTarget(req.url).path,
       });
       return errorResponse(new ClientGoneError(), log);
     }
@@ -87,7 +93,7 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
       deps.events?.emit({ type: "request_rejected", reason: err.code, status: err.status });
       log.info("Rejected {method} {path}: {status} {reason}", {
         method: req.method,
-        path: pathOf(req.url).slice(0, 200),
+        path: splitTarget(req.url).path.slice(0, 200),
         status: err.status,
         reason: err.code,
       });
@@ -97,14 +103,11 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
 
   app.all("*", async (c) => {
     const req = c.req.raw;
-    const target = pathAndQuery(req.url);
-    const query = target.indexOf("?");
-    const path = query < 0 ? target : target.slice(0, query);
-    const problem = pathProblem(path);
-    if (problem !== null) throw new BadRequestError(`Invalid request path: ${problem}`, "invalid_path");
-    const isHealth = path === "/health" && (req.method === "GET" || req.method === "HEAD");
-    if (keys.enabled && !isHealth && !keys.accepts(req.headers)) throw new InvalidApiKeyError();
+    const { target, path } = splitTarget(req.url);
     const route = routes.match(req.method, path);
+    if (route.kind === "bad_path") throw new BadRequestError(route.message, "invalid_path");
+    const isHealth = route.kind === "local" && route.route === "/health";
+    if (keys.enabled && !isHealth && !keys.accepts(req.headers)) throw new InvalidApiKeyError();
     if (route.kind === "not_found") throw new RouteNotFoundError(route.message);
     if (route.kind === "local") return json(route.route === "/health" ? health : modelList);
 
@@ -113,7 +116,6 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
     const { model, bodyModel, form } = extracted instanceof Promise ? await extracted : extracted;
     const engine = config.models.get(model);
     if (!engine) throw new ModelNotFoundError(model, names);
-    modelOf.set(req, model);
     let outBody: BodyInit | null = bytes as BodyInit | null;
     let headerDrops = decoded ? dropDecoded : drop;
     if (bytes && bodyModel !== undefined && bodyModel !== engine.servedName) {
@@ -123,11 +125,7 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
       form.set("model", engine.servedName);
       outBody = form;
       // fetch writes a new multipart boundary into its own content-type.
-      headerDrops = requestHeaderDrops({
-        credentials: !config.forwardClientCredentials,
-        decoded: true,
-        contentType: true,
-      });
+      headerDrops = dropForm;
     }
     const arrived = deps.clock.now();
     let queueWaitMs = 0;
@@ -162,6 +160,7 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
       served(res.status);
       return res;
     } catch (err) {
+      modelOf.set(req, model);
       const gone = err instanceof ClientGoneError || req.signal.aborted;
       served(gone ? 499 : err instanceof LlmuxError ? err.status : 500);
       throw gone ? new ClientGoneError() : err;
@@ -198,14 +197,10 @@ function withPermit(guard: InFlightGuard, held: () => void): InFlightGuard {
   return { model: guard.model, signal: guard.signal, abort: guard.abort, release, [Symbol.dispose]: release };
 }
 
-/** "/v1/x?y" from "http://host:port/v1/x?y" without a URL parse on the hot path. */
-function pathAndQuery(url: string): string {
+/** "/v1/x?y" and "/v1/x" from "http://host:port/v1/x?y", without a URL parse on the hot path. */
+function splitTarget(url: string): { target: string; path: string } {
   const start = url.indexOf("/", url.indexOf("//") + 2);
-  return start < 0 ? "/" : url.slice(start);
-}
-
-function pathOf(url: string): string {
-  const target = pathAndQuery(url);
+  const target = start < 0 ? "/" : url.slice(start);
   const query = target.indexOf("?");
-  return query < 0 ? target : target.slice(0, query);
+  return { target, path: query < 0 ? target : target.slice(0, query) };
 }

@@ -80,34 +80,32 @@ export async function readBody(
   const declared = Number(req.headers.get("content-length") ?? NaN);
   if (declared > limits.maxBytes) throw new BodyTooLargeError(limits.maxBytes);
 
+  // One rejection that every read races against; no timer or AbortController of its own.
+  let timeout: BodyReadTimeoutError | undefined;
   const { promise: timedOut, reject } = Promise.withResolvers<never>();
-  const deadline = new AbortController();
-  const unwatch = limits.deadlines.watch(limits.timeoutMs, () => {
-    const err = new BodyReadTimeoutError(limits.timeoutMs / 1000);
-    deadline.abort(err);
-    reject(err);
-  });
   timedOut.catch(() => {});
+  const unwatch = limits.deadlines.watch(limits.timeoutMs, () => {
+    timeout = new BodyReadTimeoutError(limits.timeoutMs / 1000);
+    reject(timeout);
+  });
   try {
     if (declared >= 0 && format === null) {
       // A declared length within the limit: one read on Deno's fast path.
-      const work = req.arrayBuffer();
-      work.catch(() => {});
-      return { bytes: new Uint8Array(await Promise.race([work, timedOut])), decoded: false };
+      return { bytes: new Uint8Array(await beforeDeadline(req.arrayBuffer(), timedOut)), decoded: false };
     }
-    const raw = await collect(req.body, limits.maxBytes, deadline.signal);
+    const raw = await collect(req.body, limits.maxBytes, timedOut);
     if (format === null) return { bytes: raw, decoded: false };
     const inflated = new Blob([raw as BlobPart]).stream().pipeThrough(new DecompressionStream(format));
     try {
-      return { bytes: await collect(inflated, limits.maxBytes, deadline.signal), decoded: true };
+      return { bytes: await collect(inflated, limits.maxBytes, timedOut), decoded: true };
     } catch (err) {
-      if (err instanceof BodyTooLargeError || deadline.signal.aborted) throw err;
+      if (err instanceof BodyTooLargeError || timeout) throw err;
       throw new BadRequestError(
         `The ${encoding} request body could not be decoded: ${(err as Error).message}`,
       );
     }
   } catch (err) {
-    if (deadline.signal.aborted) throw deadline.signal.reason;
+    if (timeout) throw timeout;
     if (err instanceof BodyTooLargeError || err instanceof BadRequestError) throw err;
     if (req.signal.aborted) throw new ClientGoneError();
     throw new BadRequestError(`The request body could not be read: ${(err as Error).message}`);
@@ -116,18 +114,18 @@ export async function readBody(
   }
 }
 
-/** Concatenates a stream, failing with 413 past `limit` bytes and with the signal's reason when it aborts. */
+/** Concatenates a stream, failing with 413 past `limit` bytes and with the deadline's error when it passes. */
 async function collect(
   stream: ReadableStream<Uint8Array>,
   limit: number,
-  signal: AbortSignal,
+  timedOut: Promise<never>,
 ): Promise<Uint8Array> {
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   try {
     while (true) {
-      const { done, value } = await untilAborted(reader.read(), signal);
+      const { done, value } = await beforeDeadline(reader.read(), timedOut);
       if (done) break;
       size += value.byteLength;
       if (size > limit) throw new BodyTooLargeError(limit);
@@ -147,20 +145,10 @@ async function collect(
   return out;
 }
 
-/** `work`, or the signal's reason as soon as it aborts (the work itself is left to settle unobserved). */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    work.catch(() => {});
-    return Promise.reject(signal.reason);
-  }
-  const { promise, resolve, reject } = Promise.withResolvers<T>();
-  const onAbort = () => {
-    work.catch(() => {});
-    reject(signal.reason);
-  };
-  signal.addEventListener("abort", onAbort, { once: true });
-  work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  return promise;
+/** `work`, or the deadline's rejection if it comes first (the work is then left to settle unobserved). */
+function beforeDeadline<T>(work: Promise<T>, timedOut: Promise<never>): Promise<T> {
+  work.catch(() => {});
+  return Promise.race([work, timedOut]);
 }
 
 export interface ModelRequest {
