@@ -100,6 +100,8 @@ export class Switcher {
   readonly #attemptedAt = new Map<string, number>();
   readonly #createdAt: number;
   readonly #tickSkipLoggedAt = new Map<string, number>();
+  /** Failed liveness probes in a row, per model. */
+  readonly #probeFailures = new Map<string, number>();
   #mode: SwitchMode = AUTO;
 
   constructor(settings: SwitcherSettings, deps: SwitcherDeps) {
@@ -208,24 +210,23 @@ export class Switcher {
   }
 
   /**
+   * The guard at once when `model` is active, not draining and allowed by the mode (the hot path, no
+   * promise); null when the caller must go through `acquire` (queueing, switching, errors).
+   */
+  tryAcquire(model: string): InFlightGuard | null {
+    const slot = this.#slots.get(model);
+    const active = this.#state.kind === "active" && this.#state.model === model;
+    if (!slot || !active || slot.draining || this.#shutdown.signal.aborted) return null;
+    const allowed = allowedModel(this.#mode, model);
+    return allowed === undefined || allowed === model ? slot.inFlight.acquire(model) : null;
+  }
+
+  /**
    * Resolves with an in-flight guard once `model` is active and not draining; the caller releases it when
    * the response has been fully sent or abandoned. Rejects with ModelNotFoundError, SwitchTimeoutError
    * (request_timeout), SwitchFailedError, ShuttingDownError, or the signal's reason when `signal` aborts.
    * Leaving early never cancels a switch that is already under way.
    */
-  /**
-   * The guard at once when `model` is active and not draining (the hot path, no promise); null when the
-   * caller must go through `acquire` (queueing, switching, errors).
-   */
-  tryAcquire(model: string): InFlightGuard | null {
-    const slot = this.#slots.get(model);
-    if (
-      slot === undefined || this.#shutdown.signal.aborted || slot.draining || this.#state.kind !== "active" ||
-      this.#state.model !== model || this.#mode.mode === "manual"
-    ) return null;
-    return slot.inFlight.acquire(model);
-  }
-
   acquire(model: string, signal?: AbortSignal): Promise<InFlightGuard> {
     const slot = this.#slots.get(model);
     if (!slot) return Promise.reject(new ModelNotFoundError(model, [...this.#slots.keys()]));
@@ -235,9 +236,8 @@ export class Switcher {
     if (allowed !== undefined && allowed !== model) {
       return Promise.reject(new ManualModeRejectedError(model, allowed));
     }
-    if (this.#state.kind === "active" && this.#state.model === model && !slot.draining) {
-      return Promise.resolve(slot.inFlight.acquire(model));
-    }
+    const ready = this.tryAcquire(model);
+    if (ready) return Promise.resolve(ready);
     const maxDepth = this.#settings.maxQueueDepth ?? Infinity;
     if (slot.queue.length >= maxDepth) return Promise.reject(new QueueFullError(model, maxDepth));
     const waiter = slot.queue.enqueue(
@@ -292,9 +292,6 @@ export class Switcher {
     });
     this.#shutdown.signal.addEventListener("abort", cancel, { once: true });
   }
-
-  /** Failed liveness probes in a row, per model. */
-  readonly #probeFailures = new Map<string, number>();
 
   #scheduleLiveness(intervalMs: number): void {
     const cancel = this.#deps.clock.setTimer(intervalMs, () => {
