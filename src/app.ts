@@ -165,8 +165,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
       const metricsApp = new Hono();
       const metricsToken = config.metricsToken === undefined ? undefined : new ApiKeys([config.metricsToken]);
       metricsApp.onError((err) => errorResponse(err, log));
-      metricsApp.use(async (_c, next) => {
-        if (metricsToken && !metricsToken.accepts(_c.req.raw.headers)) {
+      metricsApp.use(async (c, next) => {
+        if (metricsToken && !metricsToken.accepts(c.req.raw.headers)) {
           throw new InvalidApiKeyError(
             "Missing or wrong metrics token: send 'Authorization: Bearer <metrics_token>'",
           );

@@ -197,9 +197,8 @@ export class VllmEngine {
     proc.signalGroup("SIGKILL");
     // Strays first: one holding the leader's pipes must not keep this await (and the switch lock) waiting.
     await this.#killTracked([...tree, ...this.#tree]);
-    await proc.exited;
-    await this.#killTracked([...tree, ...this.#tree]);
     this.#tree = [];
+    await proc.exited;
   }
 
   /** SIGKILLs each listed process that is still alive (descendants recorded while the leader lived). */
@@ -218,8 +217,8 @@ export class VllmEngine {
     if (!proc) return;
     this.#killReason = reason;
     proc.signalGroup("SIGKILL");
-    await this.#killTracked(this.#tree);
-    // Handled here too (the exit watch then finds it done), so the death is known when kill resolves.
+    // #onExit kills the recorded descendants (an exit not asked for). Run here as well as in the exit
+    // watch, which then finds it done, so the death is known by the time kill resolves.
     await this.#onExit(proc, await proc.exited);
   }
 
@@ -256,7 +255,7 @@ export class VllmEngine {
     this.#proc = proc;
     this.#deps.registry?.record(this.#name, port, proc.pid);
     this.#deps.onSpawned?.(proc.pid);
-    void spawnTask(`${this.#name} exit watch`, async () => this.#onExit(proc, await proc.exited));
+    this.#watchExit(proc);
     const exited = proc.exited.then((status) => ({ exited: status }));
     const deadline = started + this.#opts.startupTimeoutMs;
     try {
@@ -432,7 +431,7 @@ export class VllmEngine {
       this.#proc = proc;
       this.#deps.registry?.record(this.#name, this.#opts.model.port, pid);
       this.#pids = cudaPids;
-      void spawnTask(`${this.#name} exit watch`, async () => this.#onExit(proc, await proc.exited));
+      this.#watchExit(proc);
       await this.#waitRestoredHealthy(signal);
       await this.#ncclCall("resume_nccl");
       await this.#vllmWake(eviction, signal);
@@ -493,6 +492,11 @@ export class VllmEngine {
     if (this.#recent.length > RECENT_LINES) this.#recent.shift();
     // Passed as a property: engine output contains braces that must not be read as placeholders.
     this.#deps.engineLog[this.#opts.engineLogLevel]("{line}", { line: clean });
+  }
+
+  /** Handles `proc`'s exit whenever it comes; a failure there is logged, never thrown at the daemon. */
+  #watchExit(proc: SpawnedProcess): void {
+    void spawnTask(`${this.#name} exit watch`, async () => this.#onExit(proc, await proc.exited));
   }
 
   async #onExit(proc: SpawnedProcess, status: ExitStatus): Promise<void> {
