@@ -1,37 +1,14 @@
 import { assertEquals, assertMatch, assertRejects } from "../testing/assert.ts";
 import { QueueFullError, SwitchFailedError, SwitchTimeoutError } from "../core/errors.ts";
-import { logger } from "../core/log.ts";
-import { FifoPolicy } from "../policy/fifo.ts";
 import type { Policy } from "../policy/policy.ts";
-import { FakeLifecycle } from "../testing/fake_lifecycle.ts";
-import { ManualClock } from "../testing/manual_clock.ts";
-import { Switcher, SWITCHER_TRANSITIONS, type SwitcherSettings } from "./switcher.ts";
+import { switcherFixture } from "../testing/switcher_fixture.ts";
+import { SWITCHER_TRANSITIONS, type SwitcherSettings } from "./switcher.ts";
 
-function setup(
+const setup = (
   policy?: Policy,
   costs?: { estimateMs(from: string | null, to: string): number | undefined },
   settings: Partial<SwitcherSettings> = {},
-) {
-  const clock = new ManualClock();
-  const lifecycle = new FakeLifecycle();
-  const switcher = new Switcher(
-    {
-      models: ["a", "b", "c"],
-      requestTimeoutMs: 10_000,
-      minActiveMs: 0,
-      drainTimeoutMs: 60_000,
-      ...settings,
-    },
-    {
-      lifecycle,
-      policy: policy ?? new FifoPolicy({ drainBeforeSwitch: true }),
-      clock,
-      log: logger("test"),
-      ...(costs ? { costs } : {}),
-    },
-  );
-  return { clock, lifecycle, switcher };
-}
+) => switcherFixture({ policy, costs, settings });
 
 async function serve(s: ReturnType<typeof setup>, model: string): Promise<void> {
   const p = s.switcher.acquire(model);

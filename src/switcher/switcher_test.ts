@@ -7,28 +7,14 @@ import {
   SwitchFailedError,
   SwitchTimeoutError,
 } from "../core/errors.ts";
-import { logger } from "../core/log.ts";
-import { FifoPolicy } from "../policy/fifo.ts";
 import type { Policy, ScheduleContext } from "../policy/policy.ts";
-import { FakeLifecycle } from "../testing/fake_lifecycle.ts";
-import { ManualClock, settle } from "../testing/manual_clock.ts";
-import { Switcher, type SwitcherSettings } from "./switcher.ts";
+import { settle } from "../testing/manual_clock.ts";
+import type { SwitcherSettings } from "./switcher.ts";
+import { switcherFixture } from "../testing/switcher_fixture.ts";
 import { ManualModeRejectedError } from "./switch_mode.ts";
 
 function setup(overrides: Partial<SwitcherSettings> = {}, drain = true, policy?: Policy) {
-  const clock = new ManualClock();
-  const lifecycle = new FakeLifecycle();
-  const switcher = new Switcher(
-    {
-      models: ["a", "b", "c"],
-      requestTimeoutMs: 10_000,
-      minActiveMs: 0,
-      drainTimeoutMs: 60_000,
-      ...overrides,
-    },
-    { lifecycle, policy: policy ?? new FifoPolicy({ drainBeforeSwitch: drain }), clock, log: logger("test") },
-  );
-  return { clock, lifecycle, switcher };
+  return switcherFixture({ settings: overrides, drain, policy });
 }
 
 /** Activates `model` and releases the guard that did it. */
@@ -373,18 +359,10 @@ Deno.test("Switcher skips the policy's ticks in manual mode", async () => {
 });
 
 Deno.test("Switcher skips a switch whose waiters all time out before the model could wake", async () => {
-  const clock = new ManualClock();
-  const lifecycle = new FakeLifecycle();
-  const switcher = new Switcher(
-    { models: ["a", "b"], requestTimeoutMs: 10_000, minActiveMs: 8_000, drainTimeoutMs: 60_000 },
-    {
-      lifecycle,
-      policy: new FifoPolicy({ drainBeforeSwitch: true }),
-      clock,
-      log: logger("test"),
-      costs: { estimateMs: (from) => (from === null ? undefined : 5_000) },
-    },
-  );
+  const { clock, lifecycle, switcher } = switcherFixture({
+    settings: { models: ["a", "b"], minActiveMs: 8_000 },
+    costs: { estimateMs: (from) => (from === null ? undefined : 5_000) },
+  });
   const first = switcher.acquire("a");
   await clock.advance(0);
   (await first).release();

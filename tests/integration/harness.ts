@@ -4,6 +4,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { pumpLines } from "../../src/engine/spawner.ts";
+import { processAlive } from "../../src/mock_vllm/fake_gpu.ts";
 
 export const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
 export const SELF = [Deno.execPath(), "run", "--allow-all", "--quiet", MAIN];
@@ -269,14 +270,8 @@ export class RunningDaemon {
   }
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
+/** Whether a pid is a live (non-zombie) process. */
+export const isAlive = processAlive;
 
 /** [pid, ppid, pgid] of every process, from /proc. */
 export function processTable(): Array<{ pid: number; ppid: number; pgid: number }> {
@@ -352,5 +347,32 @@ export async function pollUntil(
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
     await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * `llmux --validate m --policies <policies>` for one mock model `m` (with `--model-size-gb 0.01` and
+ * `extraArgs`), in an environment with `env` added.
+ */
+export async function validate(
+  extraArgs: string[],
+  policies: string,
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/c.json`,
+      JSON.stringify({
+        metrics_port: 0,
+        vllm_command: [...SELF, "mock-vllm"],
+        models: {
+          m: { model_path: "org/m", port: freePort(), extra_args: ["--model-size-gb", "0.01", ...extraArgs] },
+        },
+      }),
+    );
+    return await runLlmux(["--config", `${dir}/c.json`, "--validate", "m", "--policies", policies], env);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 }

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertMatch } from "../../src/testing/assert.ts";
-import { fakeGpu, freePort, runLlmux, RunningDaemon, SELF, sseEvents } from "./harness.ts";
+import { fakeGpu, RunningDaemon, sseEvents, validate } from "./harness.ts";
 
 Deno.test("llmux's drain waits for a 2,000-token stream before switching away", async () => {
   const d = await RunningDaemon.start({
@@ -104,44 +104,15 @@ Deno.test("llmux surfaces vLLM's out-of-memory startup error when sleeping weigh
 
 Deno.test("llmux --validate shows real GPU columns against the fake GPU", async () => {
   await using gpu = await fakeGpu();
-  const dir = await Deno.makeTempDir();
-  try {
-    await Deno.writeTextFile(
-      `${dir}/c.json`,
-      JSON.stringify({
-        metrics_port: 0,
-        vllm_command: [...SELF, "mock-vllm"],
-        models: {
-          m: {
-            model_path: "org/m",
-            port: freePort(),
-            extra_args: [
-              "--model-size-gb",
-              "0.01",
-              "--gpu-memory-utilization",
-              "0.5",
-              "--fake-gpu-total-gb",
-              "40",
-            ],
-          },
-        },
-      }),
-    );
-    const out = await runLlmux([
-      "--config",
-      `${dir}/c.json`,
-      "--validate",
-      "m",
-      "--policies",
-      "offload+keep_running",
-    ], gpu.env);
-    assertEquals(out.code, 0, out.stderr);
-    assertMatch(out.stdout, /Baseline GPU memory: 20480 MiB/);
-    assertMatch(
-      out.stdout,
-      /^Offload\+KeepRunning +\d+\.\d +\d+\.\d +20480 MiB +1229 MiB +20480 MiB +match +OK$/m,
-    );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  const out = await validate(
+    ["--gpu-memory-utilization", "0.5", "--fake-gpu-total-gb", "40"],
+    "offload+keep_running",
+    gpu.env,
+  );
+  assertEquals(out.code, 0, out.stderr);
+  assertMatch(out.stdout, /Baseline GPU memory: 20480 MiB/);
+  assertMatch(
+    out.stdout,
+    /^Offload\+KeepRunning +\d+\.\d +\d+\.\d +20480 MiB +1229 MiB +20480 MiB +match +OK$/m,
+  );
 });

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertMatch } from "../../src/testing/assert.ts";
-import { freePort, runLlmux, RunningDaemon, SELF } from "./harness.ts";
+import { freePort, RunningDaemon, validate } from "./harness.ts";
 
 /** Checks every sample line of a Prometheus text exposition; returns samples by "name{labels}". */
 function parsePrometheus(text: string): Map<string, number> {
@@ -159,23 +159,6 @@ Deno.test("llmux warmup starts, tests and evicts every model before binding the 
     await d.stop();
   }
 });
-
-async function validate(extraArgs: string[], policies: string): Promise<{ code: number; stdout: string }> {
-  const dir = await Deno.makeTempDir();
-  await Deno.writeTextFile(
-    `${dir}/c.json`,
-    JSON.stringify({
-      metrics_port: 0,
-      vllm_command: [...SELF, "mock-vllm"],
-      models: {
-        m: { model_path: "org/m", port: freePort(), extra_args: ["--model-size-gb", "0.01", ...extraArgs] },
-      },
-    }),
-  );
-  const out = await runLlmux(["--config", `${dir}/c.json`, "--validate", "m", "--policies", policies]);
-  await Deno.remove(dir, { recursive: true });
-  return { code: out.code, stdout: out.stdout };
-}
 
 Deno.test("llmux --validate prints the reference table and passes against a healthy engine", async () => {
   const { code, stdout } = await validate([], "offload+keep_running,retain+stop");

@@ -1,0 +1,39 @@
+import { logger } from "../core/log.ts";
+import { FifoPolicy } from "../policy/fifo.ts";
+import type { Policy } from "../policy/policy.ts";
+import { Switcher, type SwitcherSettings } from "../switcher/switcher.ts";
+import { FakeLifecycle } from "./fake_lifecycle.ts";
+import { ManualClock } from "./manual_clock.ts";
+
+export interface SwitcherFixtureOptions {
+  /** Over models a, b, c, a 10 s request timeout, no cooldown and a 60 s drain timeout. */
+  readonly settings?: Partial<SwitcherSettings>;
+  /** Default: FIFO. */
+  readonly policy?: Policy;
+  /** drain_before_switch of the default FIFO policy (default true). */
+  readonly drain?: boolean;
+  readonly costs?: { estimateMs(from: string | null, to: string): number | undefined };
+}
+
+/** A switcher over a fake lifecycle and a manual clock: the setup every switcher test starts from. */
+export function switcherFixture(opts: SwitcherFixtureOptions = {}) {
+  const clock = new ManualClock();
+  const lifecycle = new FakeLifecycle();
+  const switcher = new Switcher(
+    {
+      models: ["a", "b", "c"],
+      requestTimeoutMs: 10_000,
+      minActiveMs: 0,
+      drainTimeoutMs: 60_000,
+      ...opts.settings,
+    },
+    {
+      lifecycle,
+      policy: opts.policy ?? new FifoPolicy({ drainBeforeSwitch: opts.drain ?? true }),
+      clock,
+      log: logger("test"),
+      ...(opts.costs ? { costs: opts.costs } : {}),
+    },
+  );
+  return { clock, lifecycle, switcher };
+}
