@@ -34,10 +34,8 @@ export class Semaphore {
   /** Resolves with a release function once a permit is free; rejects with the signal's reason on abort. */
   acquire(signal?: AbortSignal): Promise<() => void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.#out < this.#limit) {
-      this.#out++;
-      return Promise.resolve(this.#permit());
-    }
+    const now = this.tryAcquire();
+    if (now !== null) return Promise.resolve(now);
     const { promise, resolve, reject } = Promise.withResolvers<() => void>();
     const waiter = {
       grant: () => {

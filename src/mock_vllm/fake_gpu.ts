@@ -133,7 +133,7 @@ export function engineDevices(tp: number, visible: string | undefined): number[]
   return Array.from({ length: tp }, (_, i) => listed[i] ?? start + i);
 }
 
-export const gib = (mib: number): string => (mib / MIB_PER_GIB).toFixed(2);
+const gib = (mib: number): string => (mib / MIB_PER_GIB).toFixed(2);
 
 /**
  * One engine's memory on the ledger, as vLLM uses it: `gpu_memory_utilization` × total at startup and on

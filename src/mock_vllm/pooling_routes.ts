@@ -3,7 +3,8 @@ import { vllmError } from "./control_routes.ts";
 import type { EngineState } from "./engine_state.ts";
 import type { IdSource } from "./generate.ts";
 import { parseGenerateRequest, VllmHttpError } from "./request.ts";
-import { countTokens, decode, encode, hash, rng } from "./tokens.ts";
+import { countTokens, decode, encode, hash } from "./tokens.ts";
+import { mulberry32 as rng } from "../core/rng.ts";
 
 async function jsonBody(c: Context): Promise<Record<string, unknown> | Response> {
   if (!(c.req.header("content-type") ?? "").includes("application/json")) {

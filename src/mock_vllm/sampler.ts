@@ -1,4 +1,5 @@
-import { hash, pieces, rng } from "./tokens.ts";
+import { hash, pieces } from "./tokens.ts";
+import { mulberry32 as rng } from "../core/rng.ts";
 
 /** What the sampler needs from a validated request. */
 export interface SamplingParams {

@@ -5,8 +5,6 @@
  * counts agree with both, and a streamed token never splits a character.
  */
 
-import { mulberry32 } from "../core/rng.ts";
-
 const PIECE = /\s*\S+|\s+/g;
 const ASCII_BASE = 0x1000000;
 const UNICODE_BASE = 3 * ASCII_BASE;
@@ -78,6 +76,3 @@ export function hash(text: string, seed = 0x811c9dc5): number {
   }
   return h;
 }
-
-/** A seeded PRNG returning [0, 1) (see core/rng.ts). */
-export const rng = mulberry32;
