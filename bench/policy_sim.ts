@@ -22,6 +22,7 @@ import { SwitchCostTracker } from "../src/policy/switch_costs.ts";
 import { Switcher } from "../src/switcher/switcher.ts";
 import { ReferenceCostAware, ReferenceTimeSlice } from "./sim/reference_policies.ts";
 import { DecisionWatch } from "./sim/decisions.ts";
+import { printReplays, runReplays } from "./sim/replay_table.ts";
 import { judge, type Verdict } from "./sim/goal.ts";
 import { mean, quantile, type SimResult } from "./sim/results.ts";
 import { SimClock } from "./sim/sim_clock.ts";
@@ -51,23 +52,26 @@ export const POLICIES: Record<string, (s: PolicySettings) => Policy> = {
   adaptive: (s) => createPolicy({ ...s, policyType: "adaptive" }),
 };
 
+/** Per-model engine timings; a switch costs the outgoing model's sleep plus the incoming one's wake. */
+export type EngineTimes = (model: string) => { sleepMs: number; wakeMs: number };
+
 class SimEngines implements Lifecycle {
   readonly #clock: SimClock;
-  readonly #costMs: number;
+  readonly #times: EngineTimes;
   readonly #states = new Map<string, EngineState>();
 
-  constructor(clock: SimClock, costMs: number) {
+  constructor(clock: SimClock, times: EngineTimes) {
     this.#clock = clock;
-    this.#costMs = costMs;
+    this.#times = times;
   }
 
   async wake(model: string): Promise<void> {
-    await sleep(this.#clock, 0.8 * this.#costMs);
+    await sleep(this.#clock, this.#times(model).wakeMs);
     this.#states.set(model, "awake");
   }
 
   async sleep(model: string): Promise<SleepOutcome> {
-    await sleep(this.#clock, 0.2 * this.#costMs);
+    await sleep(this.#clock, this.#times(model).sleepMs);
     this.#states.set(model, "sleeping");
     return { applied: { weights: "offload", process: "keep_running" } };
   }
@@ -96,12 +100,23 @@ class SimEngines implements Lifecycle {
   onUnexpectedExit(): void {}
 }
 
+export interface SimOptions {
+  /** Engine timings; default: `costMs` per switch, 20 % sleep and 80 % wake. */
+  readonly engines?: EngineTimes;
+  /** Engines serve every admitted request at once (vLLM's batching) instead of one at a time. */
+  readonly batching?: boolean;
+  /** A model woken (by the operator, not by a request) before the first arrival. */
+  readonly startAwake?: string;
+  readonly trace?: (now: number, e: LlmuxEvent) => void;
+}
+
 export async function simulate(
   w: Workload,
   costMs: number,
   policy: string | ((s: PolicySettings) => Policy),
-  trace?: (now: number, e: LlmuxEvent) => void,
+  opts: SimOptions = {},
 ): Promise<SimResult> {
+  const { trace } = opts;
   const clock = new SimClock();
   const events = new EventBus();
   const costs = new SwitchCostTracker();
@@ -123,7 +138,10 @@ export async function simulate(
       drainTimeoutMs: 300_000,
     },
     {
-      lifecycle: new SimEngines(clock, costMs),
+      lifecycle: new SimEngines(
+        clock,
+        opts.engines ?? (() => ({ sleepMs: 0.2 * costMs, wakeMs: 0.8 * costMs })),
+      ),
       policy: watch.wrap((typeof policy === "string" ? POLICIES[policy]! : policy)(settings)),
       clock,
       log: logger("sim"),
@@ -142,6 +160,7 @@ export async function simulate(
   for (const m of w.models) engines.set(m, { busy: false, queue: [] });
   const startNext = (model: string) => {
     const engine = engines.get(model)!;
+    if (opts.batching) engine.busy = false;
     const job = engine.busy ? undefined : engine.queue.shift();
     if (!job) return;
     engine.busy = true;
@@ -153,8 +172,11 @@ export async function simulate(
       startNext(model);
     });
   };
+  // The operator's wake is not a request: it teaches the policy nothing about arrivals.
+  const offset = opts.startAwake === undefined ? 0 : 60_000;
+  if (opts.startAwake !== undefined) void switcher.forceSwitch(opts.startAwake);
   for (const a of w.arrivals) {
-    clock.setTimer(a.at, () => {
+    clock.setTimer(offset + a.at, () => {
       const depth = () => switcher.snapshot()[a.model]!.queueDepth;
       const before = depth();
       watch.arriving();
@@ -162,9 +184,9 @@ export async function simulate(
       const queued = depth() > before;
       if (queued) watch.queued(a.model);
       granted.then((guard) => {
-        if (queued) watch.left(a.model, a.at, true);
+        if (queued) watch.left(a.model, offset + a.at, true);
         engines.get(a.model)!.queue.push({
-          at: a.at,
+          at: offset + a.at,
           serviceMs: a.serviceMs,
           release: () => guard.release(),
         });
@@ -172,12 +194,12 @@ export async function simulate(
       }, (err) => {
         if (!(err instanceof SwitchTimeoutError)) throw err;
         timeouts++;
-        if (queued) watch.left(a.model, a.at, false);
+        if (queued) watch.left(a.model, offset + a.at, false);
       });
     });
   }
   // Long enough for every admitted request to finish: all of them count, whenever they ran.
-  await clock.runUntil(DURATION_MS + 10 * REQUEST_TIMEOUT_MS);
+  await clock.runUntil(offset + DURATION_MS + 10 * REQUEST_TIMEOUT_MS);
   if ([...engines.values()].some((e) => e.busy || e.queue.length > 0)) {
     throw new Error(`${w.name}: requests still running at the end of the simulation`);
   }
@@ -185,6 +207,7 @@ export async function simulate(
   const sorted = waits.sort((a, b) => a - b);
   return {
     servingFraction: busyMs / WALL_MS,
+    meanWait: sorted.reduce((x, y) => x + y, 0) / Math.max(1, sorted.length) / 1000,
     p50: quantile(sorted, 0.5) / 1000,
     p95: quantile(sorted, 0.95) / 1000,
     max: (sorted.at(-1) ?? 0) / 1000,
@@ -227,8 +250,10 @@ if (import.meta.main) {
       REQUEST_TIMEOUT_MS / 1000
     }s request_timeout, ${DURATION_MS / 1000} s of arrivals, each case averaged over ${seeds} seeds`,
   );
+  if (Deno.env.get("SIM_REPLAYS") !== "skip") printReplays(await runReplays(seeds), seeds);
+  if (Deno.env.get("SIM_REPLAYS") === "only") Deno.exit(0);
   const header = "serving   p50 s   p95 s   max s  switches  timeouts  starved";
-  console.log(`profile            cost  policy          ${header}`);
+  console.log(`\nprofile            cost  policy          ${header}`);
   const verdicts: Array<{ name: string; v: Verdict }> = [];
   const summary = new Map<string, SimResult[]>();
   const variants = Array.from({ length: seeds }, (_, i) => workloads(i));

@@ -16,6 +16,8 @@ export class DecisionWatch {
   /** Models with a decided switch not carried out yet: it covers every request queued meanwhile. */
   readonly #outstanding = new Set<string>();
   readonly #queued = new Map<string, number>();
+  /** Models whose policy asked to look again: arrivals meanwhile are not decided yet. */
+  readonly #rechecking = new Set<string>();
   /** The switcher consulted the policy during the current arrival, with this answer. */
   #consulted: Decision | null = null;
   /** The consultation found a switch to the target already under way. */
@@ -43,6 +45,8 @@ export class DecisionWatch {
           this.#outstanding.add(ctx.target);
           this.#deferredUntil.set(ctx.target, d.until);
         }
+        if (d.kind === "recheck") this.#rechecking.add(ctx.target);
+        else this.#rechecking.delete(ctx.target);
         return d;
       },
       tick: tick
@@ -67,7 +71,8 @@ export class DecisionWatch {
   queued(model: string): void {
     const now = this.#clock.now();
     this.#queued.set(model, (this.#queued.get(model) ?? 0) + 1);
-    const covered = this.#consulted === null || this.#underWay || this.#outstanding.has(model);
+    const covered = (this.#consulted === null && !this.#rechecking.has(model)) || this.#underWay ||
+      this.#outstanding.has(model);
     if (this.#consulted?.kind === "switch_now" || (covered && !this.#deferredUntil.has(model))) {
       this.delays.push(0);
     } else {
@@ -99,6 +104,7 @@ export class DecisionWatch {
   }
 
   #decided(model: string): void {
+    this.#rechecking.delete(model);
     this.#resolve(model);
     this.#deferredUntil.delete(model);
     this.#outstanding.add(model);
@@ -113,6 +119,7 @@ export class DecisionWatch {
   }
 
   #reset(model: string): void {
+    this.#rechecking.delete(model);
     this.#outstanding.delete(model);
     this.#deferredUntil.delete(model);
   }

@@ -3,6 +3,7 @@ import { judge } from "./goal.ts";
 import type { SimResult } from "./results.ts";
 
 const run = (servingPct: number, p95 = 10, starved = 0): SimResult => ({
+  meanWait: 0,
   servingFraction: servingPct / 100,
   p50: 5,
   p95,

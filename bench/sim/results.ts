@@ -1,6 +1,8 @@
 /** What one simulated run measures, and how runs over seeds are summarised. */
 export interface SimResult {
   servingFraction: number;
+  /** Average wait until service starts, seconds. */
+  meanWait: number;
   p50: number;
   p95: number;
   max: number;
@@ -16,6 +18,7 @@ export function mean(runs: SimResult[]): SimResult {
   const avg = (f: (r: SimResult) => number) => runs.reduce((a, r) => a + f(r), 0) / runs.length;
   return {
     servingFraction: avg((r) => r.servingFraction),
+    meanWait: avg((r) => r.meanWait),
     p50: avg((r) => r.p50),
     p95: avg((r) => r.p95),
     max: Math.max(...runs.map((r) => r.max)),

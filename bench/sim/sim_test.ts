@@ -1,6 +1,7 @@
-import { assertEquals } from "../../src/testing/assert.ts";
+import { assert, assertEquals } from "../../src/testing/assert.ts";
 import type { Policy } from "../../src/policy/policy.ts";
 import { simulate, WALL_MS } from "../policy_sim.ts";
+import { REPLAY_ENGINES, replays } from "./replays.ts";
 import type { Workload } from "./workloads.ts";
 
 /** a at 0 s, then b every 2 s from 1 s: each b request waits for a switch. */
@@ -43,4 +44,15 @@ Deno.test("simulate() leaves timed-out requests out of the serving fraction", as
   const r = await simulate(small, 2_000, never);
   assertEquals([r.served, r.timeouts, r.starved], [1, 5, 5]);
   assertEquals(r.servingFraction, 1_000 / WALL_MS);
+});
+
+Deno.test("simulate(): adaptive switches once per round of the alternation replay, whichever model is awake", async () => {
+  const w = replays(1).find((r) => r.name === "alternation")!;
+  const run = (policy: string, startAwake: string) =>
+    simulate(w, 0, policy, { engines: (m) => REPLAY_ENGINES[m]!, batching: true, startAwake });
+  for (const start of ["a", "b"]) {
+    const adaptive = await run("adaptive", start);
+    assertEquals([adaptive.switches, adaptive.served, adaptive.timeouts], [20, 40, 0], `${start} awake`);
+    assert((await run("fifo", start)).switches >= 30, "FIFO ping-pongs");
+  }
 });

@@ -18,15 +18,45 @@ Deno.test("AdaptivePolicy keeps a busy model until a waiter reaches max_wait", (
 });
 
 // Regression: an awake but idle model was left only at the next tick (0–250 ms later).
-Deno.test("AdaptivePolicy switches on arrival when the active model has nothing running", () => {
+Deno.test("AdaptivePolicy switches from an idle model once the arrivals of the same instant are in", () => {
   const p = new AdaptivePolicy(s);
-  assertEquals(p.onPendingRequest(pending({ activeInFlight: 0 })), { kind: "switch_now" });
-  assertEquals(p.onPendingRequest(pending({ activeInFlight: 0, switchesPending: ["c"] })), { kind: "skip" });
+  const idle = { activeInFlight: 0, arrivals: { a: quiet } };
+  assertEquals(p.onPendingRequest(pending(idle)), { kind: "recheck", until: 100_000 });
+  assertEquals(p.onPendingRequest(pending({ ...idle, rechecked: true })), { kind: "switch_now" });
+  assertEquals(p.onPendingRequest(pending({ ...idle, switchesPending: ["c"] })), { kind: "skip" });
+});
+
+/** "a" served a request every 20 s, the last 19.9 s ago: its next one is due in 0.1 s. */
+const regular = { sinceLastMs: 19_900, meanGapMs: 20_000, devGapMs: 200, gaps: 6 };
+/** "a" had the same rhythm but went quiet a minute ago. */
+const quiet = { ...regular, sinceLastMs: 60_000 };
+
+Deno.test("AdaptivePolicy holds an idle model whose own next request is due, then switches after it", () => {
+  const p = new AdaptivePolicy(s);
+  const ctx = pending({ activeInFlight: 0, rechecked: true, arrivals: { a: regular } });
+  // Held for half the 4 s switch (the request is likely within it, and two deviations late only at 5.1 s).
+  assertEquals(p.onPendingRequest(ctx), { kind: "recheck", until: 102_000 });
+  // The tick agrees while the hold lasts, and moves on the moment "a" is served and idle again.
+  const idle = tick({ activeInFlight: 0, oldestWaitMs: { a: 0, b: 0, c: 0 }, arrivals: { a: regular } });
+  assertEquals(p.tick(idle), null);
+  assertEquals(p.tick({ ...idle, arrivals: { a: { ...regular, sinceLastMs: 1_500 } } }), "b");
+  // The budget is counted from the waiter's arrival: a recheck never extends it past 0.5 x 4 s.
+  assertEquals(p.onPendingRequest({ ...ctx, oldestWaitMs: 2_000 }), { kind: "switch_now" });
+  // ... and it is shared by the requests waiting: ten of them get a tenth, too short to expect "a" in.
+  assertEquals(p.onPendingRequest({ ...ctx, targetQueueDepth: 10 }), { kind: "switch_now" });
+});
+
+Deno.test("AdaptivePolicy gives an idle model without history a short look for a lone request only", () => {
+  const p = new AdaptivePolicy(s);
+  const ctx = pending({ activeInFlight: 0, rechecked: true, arrivals: {} });
+  assertEquals(p.onPendingRequest(ctx), { kind: "recheck", until: 100_000 + 0.05 * 4_000 });
+  assertEquals(p.onPendingRequest({ ...ctx, targetQueueDepth: 2 }), { kind: "switch_now" }, "a burst goes");
+  assertEquals(p.onPendingRequest({ ...ctx, arrivals: { a: quiet } }), { kind: "switch_now" }, "overdue");
 });
 
 Deno.test("AdaptivePolicy leaves an idle model at once, without the cooldown", () => {
   const p = new AdaptivePolicy(s);
-  const idle = tick({ activeForMs: 100, activeInFlight: 0 });
+  const idle = tick({ activeForMs: 100, activeInFlight: 0, arrivals: { a: quiet } });
   assertEquals(p.tick(idle), "b");
   assertEquals(p.minActiveMs(idle), 0);
   assertEquals(p.minActiveMs(tick({ activeInFlight: 2 })), 5_000, "a busy model keeps min_active_secs");

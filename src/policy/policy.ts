@@ -1,3 +1,5 @@
+import type { ArrivalView } from "./arrivals.ts";
+
 /** A snapshot the switcher builds when a request queues for a model that is not active. */
 export interface PolicyContext {
   /** The switcher's clock, so a policy stays a pure function of its context. */
@@ -15,6 +17,10 @@ export interface PolicyContext {
   readonly switchCostMs: number | undefined;
   /** Models with a switch queued for the switch lock or running (a deferred one is not decided yet). */
   readonly switchesPending: readonly string[];
+  /** Every model's arrival statistics (learned online from all its requests, served at once or queued). */
+  readonly arrivals: Readonly<Record<string, ArrivalView>>;
+  /** True when this consultation is the `recheck` the policy asked for, not a new arrival. */
+  readonly rechecked: boolean;
 }
 
 /** A snapshot for a policy's periodic tick. */
@@ -33,12 +39,18 @@ export interface ScheduleContext {
   readonly switchCostsMs: Readonly<Record<string, number | undefined>>;
   /** Models with a switch queued for the switch lock or running (a deferred one is not decided yet). */
   readonly switchesPending: readonly string[];
+  readonly arrivals: Readonly<Record<string, ArrivalView>>;
 }
 
-/** What the policy wants; the switcher acts on it. `until` is on the switcher's clock. */
+/**
+ * What the policy wants; the switcher acts on it. `until` is on the switcher's clock. `defer` switches at
+ * `until` (if anyone still waits); `recheck` asks the policy again at `until` (with `rechecked` set), so a
+ * policy can hold a decision open without committing to the switch.
+ */
 export type Decision =
   | { readonly kind: "switch_now" }
   | { readonly kind: "defer"; readonly until: number }
+  | { readonly kind: "recheck"; readonly until: number }
   | { readonly kind: "skip" };
 
 /**

@@ -1,9 +1,11 @@
+import type { ArrivalStats, ArrivalView } from "../policy/arrivals.ts";
 import type { PolicyContext, ScheduleContext } from "../policy/policy.ts";
 
 /** What the policy snapshots read of one model's queue and in-flight set. */
 export interface SlotView {
   readonly queue: { readonly length: number; oldestWaitMs(): number; newestWaitMs(): number };
   readonly inFlight: { readonly size: number };
+  readonly arrivals: ArrivalStats;
 }
 
 export interface SwitcherView {
@@ -17,8 +19,14 @@ export interface SwitcherView {
   readonly switchesPending: readonly string[];
 }
 
-/** The snapshot a policy decides an arrival on. */
-export function pendingContext(v: SwitcherView, target: string): PolicyContext {
+function arrivals(v: SwitcherView): Record<string, ArrivalView> {
+  const out: Record<string, ArrivalView> = {};
+  for (const [model, slot] of v.slots) out[model] = slot.arrivals.view(v.now);
+  return out;
+}
+
+/** The snapshot a policy decides an arrival (or its own recheck) on. */
+export function pendingContext(v: SwitcherView, target: string, rechecked = false): PolicyContext {
   const slot = v.slots.get(target)!;
   return {
     now: v.now,
@@ -30,6 +38,8 @@ export function pendingContext(v: SwitcherView, target: string): PolicyContext {
     activeForMs: v.active ? v.now - v.activatedAt : 0,
     switchCostMs: v.costs?.estimateMs(v.active, target),
     switchesPending: v.switchesPending,
+    arrivals: arrivals(v),
+    rechecked,
   };
 }
 
@@ -55,5 +65,6 @@ export function scheduleContext(v: SwitcherView): ScheduleContext {
     newestWaitMs,
     switchCostsMs,
     switchesPending: v.switchesPending,
+    arrivals: arrivals(v),
   };
 }

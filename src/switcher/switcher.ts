@@ -15,6 +15,7 @@ import type { Logger } from "../core/log.ts";
 import { spawnTask } from "../core/tasks.ts";
 import type { Eviction } from "../config/types.ts";
 import type { EngineExit, Lifecycle } from "../engine/lifecycle.ts";
+import { ArrivalStats } from "../policy/arrivals.ts";
 import type { Policy } from "../policy/policy.ts";
 import { pendingContext, scheduleContext, type SwitcherView } from "./policy_contexts.ts";
 import { type InFlightGuard, InFlightSet } from "./in_flight.ts";
@@ -72,6 +73,8 @@ export interface SwitcherDeps {
 interface Slot {
   readonly queue: WaiterQueue;
   readonly inFlight: InFlightSet;
+  /** Every request for the model, served at once or queued: what the policy predicts its next one from. */
+  readonly arrivals: ArrivalStats;
   /** Set while a switch drains this model: new requests queue instead of joining it. */
   draining: boolean;
 }
@@ -89,7 +92,8 @@ export class Switcher {
   readonly #mutex = new FifoMutex();
   /** Models with a switch task waiting for the lock (one is enough: it serves the whole queue). */
   readonly #scheduled = new Set<string>();
-  readonly #deferred = new Map<string, () => void>();
+  /** Deferred switches and policy rechecks waiting for their time, with the timer's cancel. */
+  readonly #deferred = new Map<string, { readonly cancel: () => void; readonly recheck: boolean }>();
   /** The target of the switch holding the lock (cooldown included), for the policy's view. */
   #inProgress: string | null = null;
   readonly #shutdown = new AbortController();
@@ -113,6 +117,7 @@ export class Switcher {
         queue: new WaiterQueue(deps.clock),
         // The moment a model runs out of work is when a policy may want to move on: no waiting for a tick.
         inFlight: new InFlightSet(() => this.#onIdle(model)),
+        arrivals: new ArrivalStats(),
         draining: false,
       });
     }
@@ -140,7 +145,7 @@ export class Switcher {
     this.#requireModel(mode.mode === "manual" ? mode.pinned : null);
     this.#mode = mode;
     if (mode.mode === "manual") {
-      for (const [model, cancel] of this.#deferred) if (model !== mode.pinned) cancel();
+      for (const [model, d] of this.#deferred) if (model !== mode.pinned) d.cancel();
       this.#deferred.clear();
     }
   }
@@ -218,7 +223,9 @@ export class Switcher {
     const active = this.#state.kind === "active" && this.#state.model === model;
     if (!slot || !active || slot.draining || this.#shutdown.signal.aborted) return null;
     const allowed = allowedModel(this.#mode, model);
-    return allowed === undefined || allowed === model ? slot.inFlight.acquire(model) : null;
+    if (allowed !== undefined && allowed !== model) return null;
+    slot.arrivals.record(this.#deps.clock.now());
+    return slot.inFlight.acquire(model);
   }
 
   /**
@@ -240,6 +247,7 @@ export class Switcher {
     if (ready) return Promise.resolve(ready);
     const maxDepth = this.#settings.maxQueueDepth ?? Infinity;
     if (slot.queue.length >= maxDepth) return Promise.reject(new QueueFullError(model, maxDepth));
+    slot.arrivals.record(this.#deps.clock.now());
     const waiter = slot.queue.enqueue(
       this.#settings.requestTimeoutMs,
       () => {
@@ -265,7 +273,7 @@ export class Switcher {
   beginShutdown(): void {
     if (this.#shutdown.signal.aborted) return;
     this.#shutdown.abort(new ShuttingDownError());
-    for (const cancel of this.#deferred.values()) cancel();
+    for (const d of this.#deferred.values()) d.cancel();
     this.#deferred.clear();
     for (const slot of this.#slots.values()) {
       for (const w of slot.queue.takeAll()) w.fail(new ShuttingDownError());
@@ -382,20 +390,31 @@ export class Switcher {
     };
   }
 
-  #onPending(model: string): void {
-    if (this.#scheduled.has(model) || this.#deferred.has(model) || this.#inProgress === model) return;
+  #onPending(model: string, rechecked = false): void {
+    if (this.#scheduled.has(model) || this.#inProgress === model) return;
+    const deferred = this.#deferred.get(model);
+    if (deferred && !deferred.recheck) return;
+    // A recheck is a decision held open: a new arrival changes the queue it was taken on, so ask again.
+    if (deferred) {
+      deferred.cancel();
+      this.#deferred.delete(model);
+    }
     // Manual mode switches only on request; it does restart the pinned model if that one died.
     if (this.#mode.mode === "manual" && this.#mode.pinned !== model) return;
     if (this.#state.kind === "switching" && this.#state.to === model) return;
-    const decision = this.#deps.policy.onPendingRequest(pendingContext(this.#view(), model));
-    if (decision.kind === "switch_now") {
+    const decision = this.#deps.policy.onPendingRequest(pendingContext(this.#view(), model, rechecked));
+    // A recheck answered with another one for the same instant would spin: the policy has had its look.
+    const spins = rechecked && decision.kind === "recheck" && decision.until <= this.#deps.clock.now();
+    if (decision.kind === "switch_now" || spins) {
       this.#scheduleSwitch(model);
-    } else if (decision.kind === "defer") {
+    } else if (decision.kind === "defer" || decision.kind === "recheck") {
       const cancel = this.#deps.clock.setTimer(decision.until - this.#deps.clock.now(), () => {
         this.#deferred.delete(model);
-        if (this.#slots.get(model)!.queue.length > 0) this.#scheduleSwitch(model);
+        if (this.#slots.get(model)!.queue.length === 0) return;
+        if (decision.kind === "defer") this.#scheduleSwitch(model);
+        else this.#onPending(model, true);
       });
-      this.#deferred.set(model, cancel);
+      this.#deferred.set(model, { cancel, recheck: decision.kind === "recheck" });
     }
   }
 

@@ -17,6 +17,8 @@ export const pending = (over: Partial<PolicyContext>): PolicyContext => ({
   activeForMs: 60_000,
   switchCostMs: 4_000,
   switchesPending: [],
+  arrivals: {},
+  rechecked: false,
   ...over,
 });
 
@@ -30,5 +32,6 @@ export const tick = (over: Partial<ScheduleContext>): ScheduleContext => ({
   newestWaitMs: { a: 0, b: 1_000, c: 0 },
   switchCostsMs: { a: undefined, b: 4_000, c: 4_000 },
   switchesPending: [],
+  arrivals: {},
   ...over,
 });
