@@ -94,6 +94,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
       drainTimeoutMs: config.policy.drainTimeoutMs,
       maxQueueDepth: config.maxQueueDepth,
       livenessProbeMs: config.livenessProbeMs,
+      ttlMs: Object.fromEntries([...config.models].map(([name, m]) => [name, m.ttlMs])),
     },
     {
       lifecycle: orchestrator,

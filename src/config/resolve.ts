@@ -198,6 +198,7 @@ function resolveModel(
     checkpointPath: m.checkpoint_path,
     tensorParallelSize: tp,
     env: m.env,
+    ttlMs: m.ttl_secs * 1000,
   };
 }
 

@@ -54,6 +54,8 @@ export const ModelSchema = z.strictObject({
   dtype: z.string().min(1).optional(),
   /** Added to the engine's environment (CUDA_VISIBLE_DEVICES, HF_HOME, ...). */
   env: z.record(envName, z.string()).default({}),
+  /** Idle this long (no request running or queued), then evicted with its eviction; 0 is never. */
+  ttl_secs: nonNegativeSecs.default(0),
 });
 
 export const PolicySchema = z.strictObject({

@@ -27,6 +27,8 @@ export interface ModelConfig {
   readonly tensorParallelSize: number;
   /** Added to the engine's scrubbed environment (models.<name>.env). */
   readonly env: Readonly<Record<string, string>>;
+  /** Idle time after which the model is evicted (ttl_secs); 0 is never. */
+  readonly ttlMs: number;
 }
 
 export interface PolicySettings {

@@ -58,6 +58,8 @@ export interface SwitcherSettings {
    * failed probes in a row kill the engine: its requests end with 502 and the next request restarts it.
    */
   readonly livenessProbeMs?: number;
+  /** Per model: evict the active model after it has been idle this long (ttl_secs); 0 or absent: never. */
+  readonly ttlMs?: Readonly<Record<string, number>>;
 }
 
 export interface SwitcherDeps {
@@ -77,6 +79,8 @@ interface Slot {
   readonly arrivals: ArrivalStats;
   /** Set while a switch drains this model: new requests queue instead of joining it. */
   draining: boolean;
+  /** Cancels the idle-TTL timer armed when the model ran out of requests (undefined when none). */
+  cancelTtl: (() => void) | undefined;
 }
 
 /**
@@ -119,6 +123,7 @@ export class Switcher {
         inFlight: new InFlightSet(() => this.#onIdle(model)),
         arrivals: new ArrivalStats(),
         draining: false,
+        cancelTtl: undefined,
       });
     }
     deps.lifecycle.onUnexpectedExit((exit) => this.#onEngineExit(exit));
@@ -225,6 +230,7 @@ export class Switcher {
     const allowed = allowedModel(this.#mode, model);
     if (allowed !== undefined && allowed !== model) return null;
     slot.arrivals.record(this.#deps.clock.now());
+    if (slot.cancelTtl) this.#disarmTtl(slot);
     return slot.inFlight.acquire(model);
   }
 
@@ -373,7 +379,59 @@ export class Switcher {
 
   #onIdle(model: string): void {
     const active = this.#state.kind === "active" && this.#state.model === model;
-    if (active && !this.#shutdown.signal.aborted) this.#tick();
+    if (active && !this.#shutdown.signal.aborted) {
+      this.#tick();
+      this.#armTtl(model);
+    }
+  }
+
+  /** Starts the model's idle TTL (ttl_secs) from now; a request for it disarms the timer. */
+  #armTtl(model: string): void {
+    const ttlMs = this.#settings.ttlMs?.[model] ?? 0;
+    const slot = this.#slots.get(model)!;
+    if (ttlMs <= 0 || slot.queue.length > 0) return;
+    if (slot.cancelTtl) this.#disarmTtl(slot);
+    const cancel = this.#deps.clock.setTimer(ttlMs, () => {
+      slot.cancelTtl = undefined;
+      this.#shutdown.signal.removeEventListener("abort", onShutdown);
+      void spawnTask(`ttl eviction of ${model}`, () => this.#ttlExpired(model, ttlMs));
+    });
+    const onShutdown = () => cancel();
+    this.#shutdown.signal.addEventListener("abort", onShutdown, { once: true });
+    slot.cancelTtl = () => {
+      cancel();
+      this.#shutdown.signal.removeEventListener("abort", onShutdown);
+    };
+  }
+
+  #disarmTtl(slot: Slot): void {
+    slot.cancelTtl?.();
+    slot.cancelTtl = undefined;
+  }
+
+  /**
+   * Evicts a model idle past its TTL, through the switch lock like an operator's eviction (drain
+   * included). Rechecked under the lock: a request that came meanwhile, a switch, or manual mode keeps it.
+   */
+  async #ttlExpired(model: string, ttlMs: number): Promise<void> {
+    const slot = this.#slots.get(model)!;
+    const stillIdle = () =>
+      this.#state.kind === "active" && this.#state.model === model && slot.inFlight.size === 0 &&
+      slot.queue.length === 0 && this.#mode.mode === "auto" && !this.#shutdown.signal.aborted;
+    if (!stillIdle()) return;
+    using _permit = await this.#lockWithin(model);
+    if (!stillIdle()) return;
+    this.#deps.log.info("Evicting {model}: idle for {secs} s (ttl_secs)", {
+      event: "ttl_eviction",
+      model,
+      secs: ttlMs / 1000,
+    });
+    this.#setState({ kind: "evicting", model });
+    try {
+      await this.#evict(model, this.#deps.policy.drainBeforeSwitch());
+    } finally {
+      this.#setState({ kind: "idle" });
+    }
   }
 
   #view(): SwitcherView {
@@ -514,6 +572,8 @@ export class Switcher {
         escalated: evicted?.escalated ?? false,
       });
       this.#grantWaiters(target);
+      // Woken with nobody to serve (an operator's wake): its idle time starts now.
+      if (slot.inFlight.size === 0) this.#armTtl(target);
       return undefined;
     } catch (err) {
       return await this.#failSwitch(from, target, err);

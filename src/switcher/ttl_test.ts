@@ -1,0 +1,44 @@
+import { assertEquals } from "../testing/assert.ts";
+import { switcherFixture } from "../testing/switcher_fixture.ts";
+
+Deno.test("Switcher evicts a model idle for its ttl, counted from the end of its last request", async () => {
+  const s = switcherFixture({ settings: { ttlMs: { a: 2_000 } } });
+  const first = s.switcher.acquire("a");
+  await s.clock.advance(0);
+  const guard = await first;
+  await s.clock.advance(5_000);
+  assertEquals(s.lifecycle.log, ["wake:a"], "a request running keeps the model however long");
+  guard.release();
+  await s.clock.advance(1_500);
+  // A request 1.5 s into the idle time restarts it from that request's end.
+  const again = s.switcher.tryAcquire("a")!;
+  await s.clock.advance(1_000);
+  again.release();
+  await s.clock.advance(1_999);
+  assertEquals(s.lifecycle.log, ["wake:a"]);
+  await s.clock.advance(1);
+  assertEquals(s.lifecycle.log, ["wake:a", "sleep:a"]);
+  assertEquals(s.switcher.state, { kind: "idle" });
+  // The next request wakes it as usual.
+  const back = s.switcher.acquire("a");
+  await s.clock.advance(0);
+  (await back).release();
+  assertEquals(s.lifecycle.log, ["wake:a", "sleep:a", "wake:a"]);
+  s.switcher.beginShutdown();
+  await s.clock.advance(0);
+  assertEquals(s.clock.pendingTimers, 0, "the armed ttl timer ends with the switcher");
+});
+
+Deno.test("Switcher applies no ttl to models without one, nor in manual mode", async () => {
+  const s = switcherFixture({ settings: { ttlMs: { a: 1_000 } } });
+  const forB = s.switcher.acquire("b");
+  await s.clock.advance(0);
+  (await forB).release();
+  await s.clock.advance(10_000);
+  assertEquals(s.lifecycle.log, ["wake:b"], "b has no ttl");
+  s.switcher.setMode({ mode: "manual", pinned: "a" });
+  await s.switcher.forceSwitch("a");
+  await s.clock.advance(10_000);
+  assertEquals(s.lifecycle.log, ["wake:b", "sleep:b", "wake:a"], "pinned by the operator: kept");
+  s.switcher.beginShutdown();
+});
