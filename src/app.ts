@@ -14,6 +14,7 @@ import { createMetrics } from "./metrics/registry.ts";
 import { createPolicy } from "./policy/registry.ts";
 import { SwitchCostTracker } from "./policy/switch_costs.ts";
 import { Switcher } from "./switcher/switcher.ts";
+import { SwapDomains, swapDomains } from "./switcher/domains.ts";
 import { runWarmup } from "./warmup.ts";
 import { CostStore } from "./policy/cost_store.ts";
 import { spawnTask } from "./core/tasks.ts";
@@ -25,7 +26,7 @@ import { portOwner } from "./engine/port_owner.ts";
 export interface Daemon {
   /** The bound proxy port (useful with port 0). */
   readonly port: number;
-  readonly switcher: Switcher;
+  readonly switcher: SwapDomains;
   readonly orchestrator: EngineOrchestrator;
   /** Stops accepting, lets in-flight requests finish within the grace period, stops every engine group. */
   shutdown(): Promise<void>;
@@ -86,25 +87,41 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     events,
     store,
   });
-  const switcher = new Switcher(
-    {
-      models: [...config.models.keys()],
-      requestTimeoutMs: config.policy.requestTimeoutMs,
-      minActiveMs: config.policy.minActiveMs,
-      drainTimeoutMs: config.policy.drainTimeoutMs,
-      maxQueueDepth: config.maxQueueDepth,
-      livenessProbeMs: config.livenessProbeMs,
-      ttlMs: Object.fromEntries([...config.models].map(([name, m]) => [name, m.ttlMs])),
-    },
-    {
-      lifecycle: orchestrator,
-      policy: createPolicy(config.policy),
-      clock,
-      log: logger("switcher"),
-      events,
-      costs: { estimateMs: (from, to) => costs.estimateMs(from, to) },
-    },
-  );
+  // One switcher per swap domain: models on disjoint devices never wait for each other's switches.
+  const groups = swapDomains(new Map([...config.models].map(([name, m]) => [name, m.gpus])));
+  const switcher = new SwapDomains(groups.map((models) => ({
+    gpus: [...new Set(models.flatMap((m) => config.models.get(m)!.gpus))].sort((a, b) => a - b),
+    switcher: newSwitcher(models),
+  })));
+  if (groups.length > 1) {
+    log.info("{n} swap domains: {domains}", {
+      n: groups.length,
+      domains: switcher.domains.map((d) => `gpu ${d.gpus.join("+")}: ${d.switcher.models.join(", ")}`).join(
+        "; ",
+      ),
+    });
+  }
+  function newSwitcher(models: string[]): Switcher {
+    return new Switcher(
+      {
+        models,
+        requestTimeoutMs: config.policy.requestTimeoutMs,
+        minActiveMs: config.policy.minActiveMs,
+        drainTimeoutMs: config.policy.drainTimeoutMs,
+        maxQueueDepth: config.maxQueueDepth,
+        livenessProbeMs: config.livenessProbeMs,
+        ttlMs: Object.fromEntries([...config.models].map(([name, m]) => [name, m.ttlMs])),
+      },
+      {
+        lifecycle: orchestrator,
+        policy: createPolicy(config.policy),
+        clock,
+        log: logger("switcher"),
+        events,
+        costs: { estimateMs: (from, to) => costs.estimateMs(from, to) },
+      },
+    );
+  }
 
   if (config.warmup) {
     log.info("Warming up {n} model(s) before binding ports", { n: config.models.size });
@@ -159,7 +176,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
         models: [...config.models.keys()],
         events,
         costs,
-        switcherState: () => switcher.state,
+        activeModels: () => switcher.activeModels(),
         snapshot: () => switcher.snapshot(),
         engineState: (m) => orchestrator.state(m),
       });

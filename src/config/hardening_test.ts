@@ -127,3 +127,28 @@ Deno.test("loadConfigFile() refuses a FIFO instead of hanging on it", async () =
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("validateConfig() reads models.<name>.gpus and ttl_secs, one device per tensor-parallel rank", () => {
+  const model = (more: Record<string, unknown>) => ({
+    models: { a: { model_path: "org/a", port: 8001, ...more } },
+  });
+  const a = (more: Record<string, unknown>) => validateConfig(model(more)).config.models.get("a")!;
+  assertEquals([a({}).gpus, a({}).env.CUDA_VISIBLE_DEVICES, a({}).ttlMs], [[0], undefined, 0]);
+  assertEquals(a({ extra_args: ["--tensor-parallel-size", "2"] }).gpus, [0, 1]);
+  assertEquals([a({ gpus: [3], ttl_secs: 90 }).env.CUDA_VISIBLE_DEVICES, a({ ttl_secs: 90 }).ttlMs], [
+    "3",
+    90_000,
+  ]);
+  assertMatch(
+    rejected(model({ gpus: [0, 1] })),
+    /^models\.a\.gpus: lists 2 device\(s\) but the tensor-parallel size is 1/,
+  );
+  assertMatch(
+    rejected(model({ gpus: [1, 1], extra_args: ["-tp", "2"] })),
+    /^models\.a\.gpus: must not list a device twice/,
+  );
+  assertMatch(
+    rejected(model({ gpus: [0], env: { CUDA_VISIBLE_DEVICES: "0" } })),
+    /^models\.a\.gpus: clashes with models\.a\.env\.CUDA_VISIBLE_DEVICES/,
+  );
+});

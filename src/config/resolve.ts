@@ -186,6 +186,17 @@ function resolveModel(
         `use a loopback address (127.0.0.1, ::1) or leave --host out`,
     );
   }
+  if (m.gpus !== undefined && m.gpus.length !== tp) {
+    throw new ConfigError(
+      `${at}.gpus`,
+      `lists ${m.gpus.length} device(s) but the tensor-parallel size is ${tp}: give one device per rank`,
+    );
+  }
+  if (m.gpus !== undefined && m.env.CUDA_VISIBLE_DEVICES !== undefined) {
+    throw new ConfigError(`${at}.gpus`, `clashes with ${at}.env.CUDA_VISIBLE_DEVICES; keep only gpus`);
+  }
+  // Listed devices are the ones the engine may see; without the key the engine sees what it always did.
+  const env = m.gpus === undefined ? m.env : { ...m.env, CUDA_VISIBLE_DEVICES: m.gpus.join(",") };
   return {
     name,
     modelPath: m.model_path,
@@ -197,8 +208,9 @@ function resolveModel(
     eviction,
     checkpointPath: m.checkpoint_path,
     tensorParallelSize: tp,
-    env: m.env,
+    env,
     ttlMs: m.ttl_secs * 1000,
+    gpus: m.gpus ?? Array.from({ length: tp }, (_, i) => i),
   };
 }
 

@@ -56,6 +56,10 @@ export const ModelSchema = z.strictObject({
   env: z.record(envName, z.string()).default({}),
   /** Idle this long (no request running or queued), then evicted with its eviction; 0 is never. */
   ttl_secs: nonNegativeSecs.default(0),
+  /** The GPU indexes the engine runs on (CUDA_VISIBLE_DEVICES); one per tensor-parallel rank. */
+  gpus: z.array(z.number().int().min(0).max(1023)).min(1).refine((g) => new Set(g).size === g.length, {
+    message: "must not list a device twice",
+  }).optional(),
 });
 
 export const PolicySchema = z.strictObject({

@@ -29,6 +29,8 @@ export interface ModelConfig {
   readonly env: Readonly<Record<string, string>>;
   /** Idle time after which the model is evicted (ttl_secs); 0 is never. */
   readonly ttlMs: number;
+  /** Device indexes (models.<name>.gpus, default 0 .. TP-1): models sharing one share a swap domain. */
+  readonly gpus: readonly number[];
 }
 
 export interface PolicySettings {

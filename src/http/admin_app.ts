@@ -6,7 +6,8 @@ import type { Logger } from "../core/log.ts";
 import type { Eviction } from "../config/types.ts";
 import { EvictionSchema } from "../config/schema.ts";
 import type { EngineState } from "../engine/lifecycle.ts";
-import type { Switcher, SwitcherState } from "../switcher/switcher.ts";
+import type { SwitcherState } from "../switcher/switcher.ts";
+import type { SwapDomains } from "../switcher/domains.ts";
 import { evictionName } from "../tools/policy_arg.ts";
 import type { SwitchMode } from "../switcher/switch_mode.ts";
 
@@ -19,7 +20,7 @@ export interface EngineControl {
 }
 
 export interface AdminAppDeps {
-  readonly switcher: Switcher;
+  readonly switcher: SwapDomains;
   readonly engines: EngineControl;
   /** When set, every call needs `Authorization: Bearer <token>`. */
   readonly token: string | undefined;
@@ -138,13 +139,16 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
         eviction: engines.eviction(m),
       };
     }
-    const state = switcher.state;
-    return c.json({
-      state: stateString(state),
-      active_model: state.kind === "active" ? state.model : null,
-      mode: modeJson(switcher.mode),
-      models,
-    });
+    const domains = switcher.domains.map((d) => ({
+      gpus: d.gpus,
+      models: d.switcher.models,
+      state: stateString(d.switcher.state),
+      active_model: d.switcher.state.kind === "active" ? d.switcher.state.model : null,
+      mode: modeJson(d.switcher.mode),
+    }));
+    // The top-level fields describe the first swap domain (the only one unless models.<name>.gpus split them).
+    const { state, active_model, mode } = domains[0]!;
+    return c.json({ state, active_model, mode, models, domains });
   });
 
   app.post("/control/mode", async (c) => {
@@ -157,12 +161,13 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
 
   app.post("/control/pin", async (c) => {
     const model = known((await body(c, ModelBody)).model);
-    const previous = switcher.mode;
-    switcher.setMode({ mode: "manual", pinned: model });
+    const domain = switcher.forModel(model);
+    const previous = domain.mode;
+    domain.setMode({ mode: "manual", pinned: model });
     try {
-      await switcher.forceSwitch(model);
+      await domain.forceSwitch(model);
     } catch (err) {
-      switcher.setMode(previous);
+      domain.setMode(previous);
       return c.json({ error: `Failed to switch to pinned model: ${describe(err)}` }, 500);
     }
     return c.json({ message: `Pinned to model: ${model}` });
@@ -175,9 +180,10 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
 
   const switchTo = async (c: Context, success: (m: string) => string) => {
     const model = known((await body(c, ModelBody)).model);
-    if (switcher.mode.mode === "manual") switcher.setMode({ mode: "manual", pinned: model });
+    const domain = switcher.forModel(model);
+    if (domain.mode.mode === "manual") domain.setMode({ mode: "manual", pinned: model });
     try {
-      await switcher.forceSwitch(model);
+      await domain.forceSwitch(model);
     } catch (err) {
       return c.json({ error: `Switch failed: ${describe(err)}` }, 500);
     }
@@ -218,7 +224,7 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
       });
     }
     try {
-      await switcher.evict(model, eviction);
+      await switcher.forModel(model).evict(model, eviction);
     } catch (err) {
       return c.json({ error: `Failed to sleep model: ${describe(err)}` }, 500);
     }

@@ -2,14 +2,14 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { EventBus } from "../core/events.ts";
 import type { EngineState } from "../engine/lifecycle.ts";
 import type { SwitchCostTracker } from "../policy/switch_costs.ts";
-import type { SwitcherState } from "../switcher/switcher.ts";
 
 /** What the metrics read at scrape time. */
 export interface MetricsSources {
   readonly models: readonly string[];
   readonly events: EventBus;
   readonly costs: SwitchCostTracker;
-  switcherState(): SwitcherState;
+  /** The active model of each swap domain. */
+  activeModels(): readonly string[];
   snapshot(): Record<string, { queueDepth: number; inFlight: number }>;
   engineState(model: string): EngineState;
 }
@@ -135,10 +135,8 @@ export function createMetrics(src: MetricsSources): Registry {
     labelNames: ["model"],
     registers,
     collect() {
-      const state = src.switcherState();
-      for (const model of src.models) {
-        this.set({ model }, state.kind === "active" && state.model === model ? 1 : 0);
-      }
+      const active = src.activeModels();
+      for (const model of src.models) this.set({ model }, active.includes(model) ? 1 : 0);
     },
   });
   new Gauge({

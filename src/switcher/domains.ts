@@ -1,0 +1,102 @@
+import { ModelNotFoundError } from "../core/errors.ts";
+import type { InFlightGuard } from "./in_flight.ts";
+import type { SwitchMode } from "./switch_mode.ts";
+import type { Switcher, SwitcherState } from "./switcher.ts";
+
+/**
+ * Groups models into swap domains: models whose device sets overlap (directly or through another model)
+ * share one, so a tensor-parallel model over devices 0 and 1 joins everything on either. Domains keep the
+ * order of the models' first appearance.
+ */
+export function swapDomains(devices: ReadonlyMap<string, readonly number[]>): string[][] {
+  const domains: Array<{ models: string[]; devices: Set<number> }> = [];
+  for (const [model, gpus] of devices) {
+    const joined = domains.filter((d) => gpus.some((g) => d.devices.has(g)));
+    const merged = { models: [model], devices: new Set(gpus) };
+    for (const d of joined) {
+      merged.models.unshift(...d.models);
+      for (const g of d.devices) merged.devices.add(g);
+      domains.splice(domains.indexOf(d), 1);
+    }
+    domains.push(merged);
+  }
+  const order = [...devices.keys()];
+  return domains
+    .map((d) => d.models.sort((a, b) => order.indexOf(a) - order.indexOf(b)))
+    .sort((a, b) => order.indexOf(a[0]!) - order.indexOf(b[0]!));
+}
+
+/** One domain: its switcher and the devices its models use. */
+export interface Domain {
+  readonly switcher: Switcher;
+  readonly gpus: readonly number[];
+}
+
+/**
+ * The swap domains of a host, each with its own switcher (its own lock, queue and active model): a switch
+ * in one never waits on another. Requests and operator calls go to the domain of the model they name.
+ */
+export class SwapDomains {
+  readonly domains: readonly Domain[];
+  readonly #byModel = new Map<string, Switcher>();
+
+  constructor(domains: readonly Domain[]) {
+    this.domains = domains;
+    for (const d of domains) for (const m of d.switcher.models) this.#byModel.set(m, d.switcher);
+  }
+
+  get models(): string[] {
+    return [...this.#byModel.keys()];
+  }
+
+  /** The switcher of `model`'s domain; throws ModelNotFoundError (404) for an unknown one. */
+  forModel(model: string): Switcher {
+    const s = this.#byModel.get(model);
+    if (!s) throw new ModelNotFoundError(model, this.models);
+    return s;
+  }
+
+  acquire(model: string, signal?: AbortSignal): Promise<InFlightGuard> {
+    const s = this.#byModel.get(model);
+    return s ? s.acquire(model, signal) : Promise.reject(new ModelNotFoundError(model, this.models));
+  }
+
+  tryAcquire(model: string): InFlightGuard | null {
+    return this.#byModel.get(model)?.tryAcquire(model) ?? null;
+  }
+
+  retryAfterSecs(model: string | undefined): number {
+    const s = model === undefined ? undefined : this.#byModel.get(model);
+    return s ? s.retryAfterSecs(model) : 1;
+  }
+
+  snapshot(): Record<string, { queueDepth: number; inFlight: number }> {
+    return Object.assign({}, ...this.domains.map((d) => d.switcher.snapshot()));
+  }
+
+  /** The active model of every domain that has one. */
+  activeModels(): string[] {
+    return this.domains.flatMap((d) => {
+      const s: SwitcherState = d.switcher.state;
+      return s.kind === "active" ? [s.model] : [];
+    });
+  }
+
+  /** Auto or manual everywhere; a pin (manual with a model) applies to that model's domain only. */
+  setMode(mode: SwitchMode): void {
+    if (mode.mode === "manual" && mode.pinned !== null) return this.forModel(mode.pinned).setMode(mode);
+    for (const d of this.domains) d.switcher.setMode(mode);
+  }
+
+  beginShutdown(): void {
+    for (const d of this.domains) d.switcher.beginShutdown();
+  }
+
+  async whenIdle(): Promise<void> {
+    await Promise.all(this.domains.map((d) => d.switcher.whenIdle()));
+  }
+
+  abortInFlight(reason: unknown): void {
+    for (const d of this.domains) d.switcher.abortInFlight(reason);
+  }
+}
