@@ -160,8 +160,8 @@ export async function simulate(
   for (const m of w.models) engines.set(m, { busy: false, queue: [] });
   const startNext = (model: string) => {
     const engine = engines.get(model)!;
-    if (opts.batching) engine.busy = false;
-    const job = engine.busy ? undefined : engine.queue.shift();
+    // A batching engine admits every request at once; otherwise one runs at a time.
+    const job = engine.busy && !opts.batching ? undefined : engine.queue.shift();
     if (!job) return;
     engine.busy = true;
     waits.push(clock.now() - job.at);

@@ -106,7 +106,7 @@ export class AdaptivePolicy implements Policy {
     const costBudgetMs = (fraction * (costMs ?? DEFAULT_COST_MS)) / Math.max(1, depth);
     const budgetMs = Math.min(costBudgetMs, this.#s.maxWaitMs) - waitedMs;
     // Under a millisecond left is none (and keeps a recheck from landing on the current instant again).
-    if (budgetMs < 1 || (next && chanceWithin(seen, budgetMs) < HOLD_CHANCE)) return null;
+    if (budgetMs < 1 || (next && chanceWithin(next, budgetMs) < HOLD_CHANCE)) return null;
     // Held until the request is overdue (two deviations late) or the budget is spent, whichever is first.
     return ctx.now + (next ? Math.min(next.dueInMs + 2 * next.sigmaMs, budgetMs) : budgetMs);
   }

@@ -51,13 +51,19 @@ export class ArrivalStats {
   }
 }
 
+/** When the next request is due (ms from now) and the standard deviation of that guess. */
+export interface Expected {
+  readonly dueInMs: number;
+  readonly sigmaMs: number;
+}
+
 /**
  * When the model's next request is expected: a normal distribution around the mean gap after its last
  * arrival, with two standard deviations of tolerance (four mean deviations, as in TCP's retransmission
  * timeout, at least a quarter of the mean gap so one regular gap already predicts). Null when nothing is
  * expected: no gap seen yet, or the request is overdue past the tolerance (the stream went quiet).
  */
-export function expectedNext(a: ArrivalView): { dueInMs: number; sigmaMs: number } | null {
+export function expectedNext(a: ArrivalView): Expected | null {
   if (a.gaps === 0) return null;
   const tolerance = Math.max(4 * a.devGapMs, 0.25 * a.meanGapMs);
   const dueInMs = a.meanGapMs - a.sinceLastMs;
@@ -65,9 +71,8 @@ export function expectedNext(a: ArrivalView): { dueInMs: number; sigmaMs: number
   return { dueInMs, sigmaMs: tolerance / 2 };
 }
 
-/** How likely the next request arrives within `withinMs` from now, given it has not arrived yet. */
-export function chanceWithin(a: ArrivalView, withinMs: number): number {
-  const next = expectedNext(a);
+/** How likely the expected request arrives within `withinMs` from now, given it has not arrived yet. */
+export function chanceWithin(next: Expected | null, withinMs: number): number {
   if (!next || withinMs <= 0) return 0;
   const cdf = (x: number) => normalCdf((x - next.dueInMs) / next.sigmaMs);
   const notYet = 1 - cdf(0);

@@ -282,6 +282,7 @@ export class Switcher {
     for (const d of this.#deferred.values()) d.cancel();
     this.#deferred.clear();
     for (const slot of this.#slots.values()) {
+      this.#disarmTtl(slot);
       for (const w of slot.queue.takeAll()) w.fail(new ShuttingDownError());
     }
   }
@@ -389,19 +390,12 @@ export class Switcher {
   #armTtl(model: string): void {
     const ttlMs = this.#settings.ttlMs?.[model] ?? 0;
     const slot = this.#slots.get(model)!;
-    if (ttlMs <= 0 || slot.queue.length > 0) return;
+    if (ttlMs <= 0 || slot.queue.length > 0 || this.#shutdown.signal.aborted) return;
     if (slot.cancelTtl) this.#disarmTtl(slot);
-    const cancel = this.#deps.clock.setTimer(ttlMs, () => {
+    slot.cancelTtl = this.#deps.clock.setTimer(ttlMs, () => {
       slot.cancelTtl = undefined;
-      this.#shutdown.signal.removeEventListener("abort", onShutdown);
       void spawnTask(`ttl eviction of ${model}`, () => this.#ttlExpired(model, ttlMs));
     });
-    const onShutdown = () => cancel();
-    this.#shutdown.signal.addEventListener("abort", onShutdown, { once: true });
-    slot.cancelTtl = () => {
-      cancel();
-      this.#shutdown.signal.removeEventListener("abort", onShutdown);
-    };
   }
 
   #disarmTtl(slot: Slot): void {
