@@ -2,14 +2,7 @@ import { assertEquals } from "../testing/assert.ts";
 import { AdaptivePolicy } from "../policy/adaptive.ts";
 import type { Decision, Policy, PolicyContext } from "../policy/policy.ts";
 import { policyDefaults } from "../testing/policy_contexts.ts";
-import { switcherFixture } from "../testing/switcher_fixture.ts";
-
-/** Serves one request for `model` at the current time (the model is active) and releases it. */
-async function serve(s: ReturnType<typeof switcherFixture>, model: string) {
-  const p = s.switcher.acquire(model);
-  await s.clock.advance(0);
-  (await p).release();
-}
+import { serveOnce, switcherFixture } from "../testing/switcher_fixture.ts";
 
 Deno.test("Switcher with adaptive holds a model whose own request is due, serves it, then switches once", async () => {
   const s = switcherFixture({
@@ -19,7 +12,7 @@ Deno.test("Switcher with adaptive holds a model whose own request is due, serves
   });
   // A client that calls "a" every 20 s, and "b" 0.1 s before its next call to "a".
   for (let i = 0; i < 4; i++) {
-    await serve(s, "a");
+    await serveOnce(s, "a");
     await s.clock.advance(i < 3 ? 20_000 : 19_900);
   }
   const forB = s.switcher.acquire("b");
@@ -50,7 +43,7 @@ Deno.test("Switcher re-asks a policy at its recheck time, and at once when a req
     drainBeforeSwitch: () => true,
   };
   const s = switcherFixture({ policy });
-  await serve(s, "a");
+  await serveOnce(s, "a");
   asked.length = 0;
   const first = s.switcher.acquire("b");
   await s.clock.advance(1_000);

@@ -10,18 +10,11 @@ import {
 import type { Policy, ScheduleContext } from "../policy/policy.ts";
 import { settle } from "../testing/manual_clock.ts";
 import type { SwitcherSettings } from "./switcher.ts";
-import { switcherFixture } from "../testing/switcher_fixture.ts";
+import { serveOnce, switcherFixture } from "../testing/switcher_fixture.ts";
 import { ManualModeRejectedError } from "./switch_mode.ts";
 
 function setup(overrides: Partial<SwitcherSettings> = {}, drain = true, policy?: Policy) {
   return switcherFixture({ settings: overrides, drain, policy });
-}
-
-/** Activates `model` and releases the guard that did it. */
-async function activate(s: ReturnType<typeof setup>, model: string) {
-  const p = s.switcher.acquire(model);
-  await s.clock.advance(0);
-  (await p).release();
 }
 
 Deno.test("Switcher.acquire() cold-starts an idle model and hands out a guard", async () => {
@@ -93,7 +86,7 @@ Deno.test("Switcher removes a waiter whose client disconnects, and the switch st
 
 Deno.test("Switcher skips a stale switch whose waiters all left", async () => {
   const s = setup();
-  await activate(s, "a");
+  await serveOnce(s, "a");
   const holdSleep = s.lifecycle.hold("sleep", "a");
   const forB = s.switcher.acquire("b");
   await s.clock.advance(0);
@@ -110,7 +103,7 @@ Deno.test("Switcher skips a stale switch whose waiters all left", async () => {
 
 Deno.test("Switcher runs queued switches in FIFO order", async () => {
   const s = setup();
-  await activate(s, "a");
+  await serveOnce(s, "a");
   const holdSleep = s.lifecycle.hold("sleep", "a");
   const forC = s.switcher.acquire("c");
   await s.clock.advance(0);
@@ -126,7 +119,7 @@ Deno.test("Switcher runs queued switches in FIFO order", async () => {
 
 Deno.test("Switcher waits out min_active before evicting, serving the active model meanwhile", async () => {
   const s = setup({ minActiveMs: 5000 });
-  await activate(s, "a");
+  await serveOnce(s, "a");
   await s.clock.advance(1000);
   const forB = s.switcher.acquire("b");
   await s.clock.advance(1000);
@@ -160,7 +153,7 @@ Deno.test("Switcher backs off 2 s after a failed switch and reports the failure 
 
 Deno.test("Switcher gives woken waiters their guards before a queued switch can drain them", async () => {
   const s = setup();
-  await activate(s, "a");
+  await serveOnce(s, "a");
   const holdWakeB = s.lifecycle.hold("wake", "b");
   const forB1 = s.switcher.acquire("b");
   const forB2 = s.switcher.acquire("b");
@@ -239,7 +232,7 @@ Deno.test("Switcher acts on a policy's timer tick, not only on arrivals", async 
     },
   };
   const s = setup({}, true, policy);
-  await activate(s, "a");
+  await serveOnce(s, "a");
   const forB = s.switcher.acquire("b");
   await s.clock.advance(900);
   assertEquals(s.lifecycle.log, ["wake:a"], "the arrival alone does not switch");
@@ -254,7 +247,7 @@ Deno.test("Switcher acts on a policy's timer tick, not only on arrivals", async 
 
 Deno.test("Switcher in manual mode serves only the pinned model and never switches on its own", async () => {
   const s = setup();
-  await activate(s, "a");
+  await serveOnce(s, "a");
   s.switcher.setMode({ mode: "manual", pinned: null });
   (await s.switcher.acquire("a")).release();
   const err = await assertRejects(() => s.switcher.acquire("b"), ManualModeRejectedError);
@@ -314,7 +307,7 @@ Deno.test("Switcher lets the policy set the cooldown and shows switches under wa
     },
   };
   const s = setup({ minActiveMs: 60_000 }, true, policy);
-  await activate(s, "a");
+  await serveOnce(s, "a");
   const forB = s.switcher.acquire("b");
   await s.clock.advance(0);
   (await forB).release();

@@ -1,5 +1,5 @@
 import { assertEquals } from "../testing/assert.ts";
-import { switcherFixture } from "../testing/switcher_fixture.ts";
+import { serveOnce, switcherFixture } from "../testing/switcher_fixture.ts";
 
 Deno.test("Switcher evicts a model idle for its ttl, counted from the end of its last request", async () => {
   const s = switcherFixture({ settings: { ttlMs: { a: 2_000 } } });
@@ -20,9 +20,7 @@ Deno.test("Switcher evicts a model idle for its ttl, counted from the end of its
   assertEquals(s.lifecycle.log, ["wake:a", "sleep:a"]);
   assertEquals(s.switcher.state, { kind: "idle" });
   // The next request wakes it as usual.
-  const back = s.switcher.acquire("a");
-  await s.clock.advance(0);
-  (await back).release();
+  await serveOnce(s, "a");
   assertEquals(s.lifecycle.log, ["wake:a", "sleep:a", "wake:a"]);
   s.switcher.beginShutdown();
   await s.clock.advance(0);
@@ -31,9 +29,7 @@ Deno.test("Switcher evicts a model idle for its ttl, counted from the end of its
 
 Deno.test("Switcher applies no ttl to models without one, nor in manual mode", async () => {
   const s = switcherFixture({ settings: { ttlMs: { a: 1_000 } } });
-  const forB = s.switcher.acquire("b");
-  await s.clock.advance(0);
-  (await forB).release();
+  await serveOnce(s, "b");
   await s.clock.advance(10_000);
   assertEquals(s.lifecycle.log, ["wake:b"], "b has no ttl");
   s.switcher.setMode({ mode: "manual", pinned: "a" });

@@ -37,3 +37,10 @@ export function switcherFixture(opts: SwitcherFixtureOptions = {}) {
   );
   return { clock, lifecycle, switcher };
 }
+
+/** Sends one request for `model` (switching to it as needed), lets it run at the current time and ends it. */
+export async function serveOnce(s: ReturnType<typeof switcherFixture>, model: string): Promise<void> {
+  const p = s.switcher.acquire(model);
+  await s.clock.advance(0);
+  (await p).release();
+}
