@@ -22,6 +22,12 @@ import { openCheckpointStore } from "./checkpoint/open_store.ts";
 import { ConnectionPools } from "./engine/connection_pools.ts";
 import { RuntimeRegistry } from "./engine/runtime_registry.ts";
 import { portOwner } from "./engine/port_owner.ts";
+import { MemoryResidency } from "./residency/memory.ts";
+import { queryGpus, resolveDevices, watchDivergence } from "./residency/nvidia_smi.ts";
+import { fmtGb } from "./residency/plan.ts";
+
+/** How often llmux compares its memory plan with nvidia-smi. */
+const DIVERGENCE_CHECK_MS = 30_000;
 
 export interface Daemon {
   /** The bound proxy port (useful with port 0). */
@@ -89,10 +95,31 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   });
   // One switcher per swap domain: models on disjoint devices never wait for each other's switches.
   const groups = swapDomains(new Map([...config.models].map(([name, m]) => [name, m.gpus])));
-  const switcher = new SwapDomains(groups.map((models) => ({
-    gpus: [...new Set(models.flatMap((m) => config.models.get(m)!.gpus))].sort((a, b) => a - b),
-    switcher: newSwitcher(models),
-  })));
+  // Known device sizes turn on memory-fit residency: several models awake per domain where they fit.
+  const devices = await resolveDevices(config, (path) => queryGpus(path, clock));
+  const switcher = new SwapDomains(groups.map((models) => {
+    const memory = devices === null
+      ? undefined
+      : MemoryResidency.forDomain(config, devices, models, (m) => orchestrator.state(m));
+    return {
+      gpus: [...new Set(models.flatMap((m) => config.models.get(m)!.gpus))].sort((a, b) => a - b),
+      switcher: newSwitcher(models, memory),
+      memory,
+    };
+  }));
+  if (devices !== null) {
+    log.info("Memory-fit residency on {devices} (headroom {headroom} GB)", {
+      devices: devices.map((d) => `gpu ${d.index}: ${fmtGb(d.totalBytes)} GB`).join(", "),
+      headroom: fmtGb(config.headroomBytes),
+    });
+  } else {
+    const pinned = [...config.models.values()].filter((m) => m.pinned).map((m) => m.name);
+    if (pinned.length > 0) {
+      log.warn("pinned has no effect without device sizes (gpus or nvidia_smi_path): {models}", {
+        models: pinned.join(", "),
+      });
+    }
+  }
   if (groups.length > 1) {
     log.info("{n} swap domains: {domains}", {
       n: groups.length,
@@ -101,7 +128,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
       ),
     });
   }
-  function newSwitcher(models: string[]): Switcher {
+  function newSwitcher(models: string[], residency: MemoryResidency | undefined): Switcher {
     return new Switcher(
       {
         models,
@@ -119,6 +146,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
         log: logger("switcher"),
         events,
         costs: { estimateMs: (from, to) => costs.estimateMs(from, to) },
+        residency,
       },
     );
   }
@@ -177,6 +205,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
         events,
         costs,
         activeModels: () => switcher.activeModels(),
+        awakeModels: () => switcher.awakeModels(),
+        gpuLedger: () => switcher.ledger(),
         snapshot: () => switcher.snapshot(),
         engineState: (m) => orchestrator.state(m),
       });
@@ -230,12 +260,23 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     throw err;
   }
 
+  const stopWatching = new AbortController();
+  if (devices !== null && config.nvidiaSmiPath !== null) {
+    watchDivergence({
+      path: config.nvidiaSmiPath,
+      periodMs: DIVERGENCE_CHECK_MS,
+      ledger: () => switcher.ledger(),
+      clock,
+      log: logger("memory"),
+    }, stopWatching.signal);
+  }
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
     stopping ??= (async () => {
       log.info("Shutting down: no new requests; waiting up to {s}s for in-flight requests", {
         s: config.shutdownGraceMs / 1000,
       });
+      stopWatching.abort();
       stopKeyReload();
       switcher.beginShutdown();
       const closed = Promise.all(servers.map((s) => s.shutdown()));

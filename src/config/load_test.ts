@@ -1,4 +1,4 @@
-import { assertEquals, assertRejects } from "../testing/assert.ts";
+import { assert, assertEquals, assertRejects } from "../testing/assert.ts";
 import { ConfigError } from "../core/errors.ts";
 import { loadConfigFile, parseConfigText, validateConfig } from "./load.ts";
 
@@ -125,7 +125,10 @@ Deno.test("validateConfig() maps deprecated keys and reports each once", () => {
     "policy.sleep_level is the default",
   );
   assertEquals(config.engineLogLevel, "info");
-  assertEquals(warnings.length, 6);
+  // gpu_memory_utilization is first-class (the residency share): mapped to its flag, not deprecated.
+  assertEquals(a.gpuMemoryUtilization, 0.5);
+  assertEquals(warnings.length, 5);
+  assert(!warnings.some((w) => w.includes("gpu_memory_utilization")), warnings.join("\n"));
 });
 
 Deno.test("validateConfig() rejects a deprecated key that clashes with its replacement", () => {

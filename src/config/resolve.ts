@@ -2,7 +2,7 @@ import { dirname } from "node:path";
 import { ConfigError } from "../core/errors.ts";
 import { suggestion } from "../core/did_you_mean.ts";
 import type { RawConfig, RawModel } from "./schema.ts";
-import type { Config, Eviction, ModelConfig } from "./types.ts";
+import { type Config, type DeviceConfig, type Eviction, GIB, type ModelConfig } from "./types.ts";
 import { POLICY_NAMES } from "../policy/registry.ts";
 import { allowedPathProblem } from "../core/routes.ts";
 
@@ -62,6 +62,9 @@ export function resolveConfig(raw: RawConfig): Resolved {
     models.set(name, resolveModel(name, raw.models[name]!, defaultEviction, raw, warnings));
   }
   checkPorts(raw, models);
+  const devices = raw.gpus?.map((g) => ({ index: g.index, totalBytes: g.memory_gb * GIB })) ?? null;
+  const headroomBytes = raw.gpu_memory_headroom_gb * GIB;
+  if (devices !== null) checkFit(models, devices, headroomBytes, "gpus");
   raw.proxy_allowed_paths.forEach((pattern, i) => {
     const problem = allowedPathProblem(pattern);
     if (problem !== null) throw new ConfigError(`proxy_allowed_paths.${i}`, problem);
@@ -109,6 +112,9 @@ export function resolveConfig(raw: RawConfig): Resolved {
     proxyAllowedPaths: raw.proxy_allowed_paths,
     forwardClientCredentials: raw.forward_client_credentials,
     engineEnvDeny: raw.engine_env_deny,
+    devices,
+    nvidiaSmiPath: raw.nvidia_smi_path,
+    headroomBytes,
   };
   return { config, warnings };
 }
@@ -143,6 +149,8 @@ function resolveModel(
       throw new ConfigError(`${at}.${key}`, `clashes with '${flag}' in ${at}.extra_args; keep only one`);
     }
     extraArgs.push(flag, String(value));
+    // First-class since memory-fit residency: the share llmux plans with.
+    if (key === "gpu_memory_utilization") continue;
     warnings.push(deprecated(`${at}.${key}`, `"${flag}", "${value}" in ${at}.extra_args`));
   }
 
@@ -211,8 +219,58 @@ function resolveModel(
     env,
     ttlMs: m.ttl_secs * 1000,
     gpus: m.gpus ?? Array.from({ length: tp }, (_, i) => i),
+    gpuMemoryUtilization: utilization(extraArgs, `${at}.extra_args`),
+    // cuda-checkpoint and CRIU move everything off the device; only a process kept running holds a context.
+    sleepResidualBytes: eviction.process === "keep_running" ? m.sleep_residual_gb * GIB : 0,
+    priority: m.priority,
+    pinned: m.pinned,
   };
 }
+
+function utilization(args: readonly string[], at: string): number {
+  const value = flagValue(args, "--gpu-memory-utilization");
+  if (value === undefined) return 0.9;
+  const n = Number(value);
+  if (!(n > 0 && n <= 1)) {
+    throw new ConfigError(at, `--gpu-memory-utilization must be in (0, 1], got '${value}'`);
+  }
+  return n;
+}
+
+/**
+ * Every model's devices are known and it fits on them alone (its share of each, within the headroom).
+ * `source` names where the sizes came from (the gpus key, or nvidia-smi discovery at startup).
+ */
+export function checkFit(
+  models: ReadonlyMap<string, ModelConfig>,
+  devices: readonly DeviceConfig[],
+  headroomBytes: number,
+  source: string,
+): void {
+  const byIndex = new Map(devices.map((d) => [d.index, d]));
+  for (const m of models.values()) {
+    for (const g of m.gpus) {
+      const d = byIndex.get(g);
+      if (!d) {
+        throw new ConfigError(
+          `models.${m.name}.gpus`,
+          `device ${g} is not among the devices of ${source} (${[...byIndex.keys()].join(", ")})`,
+        );
+      }
+      const needBytes = m.gpuMemoryUtilization * d.totalBytes;
+      if (needBytes > d.totalBytes - headroomBytes) {
+        throw new ConfigError(
+          `models.${m.name}.gpu_memory_utilization`,
+          `${m.gpuMemoryUtilization} of gpu ${g} (${gb(needBytes)} GB) does not fit in its ${
+            gb(d.totalBytes)
+          } GB minus gpu_memory_headroom_gb ${gb(headroomBytes)}`,
+        );
+      }
+    }
+  }
+}
+
+const gb = (bytes: number): string => String(Math.round((bytes / GIB) * 10) / 10);
 
 function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);

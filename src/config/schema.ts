@@ -47,9 +47,10 @@ export const ModelSchema = z.strictObject({
   extra_args: z.array(z.string()).default([]),
   eviction: EvictionSchema.optional(),
   checkpoint_path: z.string().min(1).optional(),
+  /** The model's share of each of its devices while awake (--gpu-memory-utilization). */
+  gpu_memory_utilization: z.number().gt(0).max(1).optional(),
   // Deprecated (reference v0.1–v0.5); mapped in resolve.ts.
   sleep_level: legacySleepLevel.optional(),
-  gpu_memory_utilization: z.number().gt(0).max(1).optional(),
   tensor_parallel_size: z.number().int().min(1).optional(),
   dtype: z.string().min(1).optional(),
   /** Added to the engine's environment (CUDA_VISIBLE_DEVICES, HF_HOME, ...). */
@@ -60,6 +61,17 @@ export const ModelSchema = z.strictObject({
   gpus: z.array(z.number().int().min(0).max(1023)).min(1).refine((g) => new Set(g).size === g.length, {
     message: "must not list a device twice",
   }).optional(),
+  /** What the engine still holds on each device while asleep (CUDA context; vLLM keeps ~1.2 GB). */
+  sleep_residual_gb: z.number().min(0).max(10_000).default(1.2),
+  /** Higher is kept awake longer when memory is short. */
+  priority: z.number().int().min(-1000).max(1000).default(0),
+  /** Never evicted to make room or by ttl_secs (an operator can still evict it). */
+  pinned: z.boolean().default(false),
+});
+
+export const DeviceSchema = z.strictObject({
+  index: z.number().int().min(0).max(1023),
+  memory_gb: z.number().positive().max(10_000),
 });
 
 export const PolicySchema = z.strictObject({
@@ -126,6 +138,12 @@ export const ConfigSchema = z.strictObject({
   engine_env_deny: z.array(
     z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*\*?$/, "must be a variable name or a PREFIX_*"),
   ).default([]),
+  /** The devices llmux plans memory on; absent: discovered with nvidia_smi_path, or one of unknown size. */
+  gpus: z.array(DeviceSchema).min(1).refine((g) => new Set(g.map((d) => d.index)).size === g.length, {
+    message: "must not list a device index twice",
+  }).optional(),
+  nvidia_smi_path: z.string().min(1).nullable().default(null),
+  gpu_memory_headroom_gb: z.number().min(0).max(10_000).default(1),
   // Deprecated (reference v0.1–v0.2).
   vllm_logging: z.boolean().optional(),
 });

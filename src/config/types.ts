@@ -31,7 +31,27 @@ export interface ModelConfig {
   readonly ttlMs: number;
   /** Device indexes (models.<name>.gpus, default 0 .. TP-1): models sharing one share a swap domain. */
   readonly gpus: readonly number[];
+  /**
+   * The share of each device the engine takes while awake: gpu_memory_utilization, or the
+   * --gpu-memory-utilization of extra_args, else vLLM's default 0.9.
+   */
+  readonly gpuMemoryUtilization: number;
+  /** Bytes the engine keeps on each device while asleep (sleep_residual_gb). */
+  readonly sleepResidualBytes: number;
+  /** Kept awake longer than lower ones when memory is short. */
+  readonly priority: number;
+  /** Never evicted by the scheduler (memory fit, ttl_secs); only an operator's evict. */
+  readonly pinned: boolean;
 }
+
+/** A device llmux plans memory on. */
+export interface DeviceConfig {
+  readonly index: number;
+  readonly totalBytes: number;
+}
+
+/** GB in the config are GiB, as nvidia-smi counts them (MiB / 1024). */
+export const GIB = 1024 ** 3;
 
 export interface PolicySettings {
   readonly policyType: string;
@@ -98,4 +118,12 @@ export interface Config {
   readonly forwardClientCredentials: boolean;
   /** More variables (or `PREFIX_*`) kept out of engine environments, beside LLMUX_* and AWS_*. */
   readonly engineEnvDeny: readonly string[];
+  /**
+   * The devices and their sizes (top-level gpus); null: unknown (discovered with nvidiaSmiPath when set,
+   * else one device of unknown size and one model awake per swap domain).
+   */
+  readonly devices: readonly DeviceConfig[] | null;
+  readonly nvidiaSmiPath: string | null;
+  /** Memory per device llmux never plans to use (gpu_memory_headroom_gb). */
+  readonly headroomBytes: number;
 }

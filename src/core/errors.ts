@@ -110,6 +110,13 @@ export class EngineOperationError extends LlmuxError {
   }
 }
 
+/** Memory-fit residency cannot make room for a model: the message names the device and who holds it. */
+export class InsufficientMemoryError extends LlmuxError {
+  constructor(message: string) {
+    super(message, { code: "insufficient_gpu_memory", status: 503 });
+  }
+}
+
 /** The switch to the requested model failed; waiters of that model receive this. */
 export class SwitchFailedError extends LlmuxError {
   constructor(model: string, cause: unknown) {

@@ -30,6 +30,8 @@ export type LlmuxEvent =
   | {
     readonly type: "model_evicted";
     readonly model: string;
+    /** fit: made room for a switch; ttl: idle past ttl_secs; admin: an operator; failure: a failed switch. */
+    readonly reason: "fit" | "ttl" | "admin" | "failure";
     readonly weights: string;
     readonly process: string;
   }

@@ -8,6 +8,7 @@ import { EvictionSchema } from "../config/schema.ts";
 import type { EngineState } from "../engine/lifecycle.ts";
 import type { SwitcherState } from "../switcher/switcher.ts";
 import type { SwapDomains } from "../switcher/domains.ts";
+import { GIB } from "../config/types.ts";
 import { evictionName } from "../tools/policy_arg.ts";
 import type { SwitchMode } from "../switcher/switch_mode.ts";
 
@@ -144,7 +145,17 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
       models: d.switcher.models,
       state: stateString(d.switcher.state),
       active_model: d.switcher.state.kind === "active" ? d.switcher.state.model : null,
+      awake: d.switcher.awake,
       mode: modeJson(d.switcher.mode),
+      // Memory-fit residency's plan (null when device sizes are unknown: one model awake at a time).
+      memory: d.memory?.ledger().map((r) => ({
+        gpu: r.index,
+        total_gb: gb(r.totalBytes),
+        awake_gb: gb(r.awakeBytes),
+        sleeping_gb: gb(r.sleepingBytes),
+        reserved_gb: gb(r.reservedBytes),
+        free_gb: gb(r.totalBytes - r.awakeBytes - r.sleepingBytes - r.reservedBytes),
+      })) ?? null,
     }));
     // The top-level fields describe the first swap domain (the only one unless models.<name>.gpus split them).
     const { state, active_model, mode } = domains[0]!;
@@ -233,3 +244,6 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
 
   return app;
 }
+
+/** Bytes as GB (GiB) with one decimal, as a number for JSON. */
+const gb = (bytes: number): number => Math.round((bytes / GIB) * 10) / 10;

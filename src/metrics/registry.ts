@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { EventBus } from "../core/events.ts";
 import type { EngineState } from "../engine/lifecycle.ts";
 import type { SwitchCostTracker } from "../policy/switch_costs.ts";
+import type { DeviceLedger } from "../residency/plan.ts";
 
 /** What the metrics read at scrape time. */
 export interface MetricsSources {
@@ -10,6 +11,10 @@ export interface MetricsSources {
   readonly costs: SwitchCostTracker;
   /** The active model of each swap domain. */
   activeModels(): readonly string[];
+  /** Every model serving now (several per domain with memory-fit residency). */
+  awakeModels(): readonly string[];
+  /** llmux's memory plan per device (empty when device sizes are unknown). */
+  gpuLedger(): readonly DeviceLedger[];
   snapshot(): Record<string, { queueDepth: number; inFlight: number }>;
   engineState(model: string): EngineState;
 }
@@ -89,8 +94,9 @@ export function createMetrics(src: MetricsSources): Registry {
   });
   const evictions = new Counter({
     name: "llmux_evictions_total",
-    help: "Evictions by the strategy actually applied (a failed sleep shows up as retain+stop)",
-    labelNames: ["model", "weights", "process"],
+    help: "Evictions by the strategy actually applied (a failed sleep shows up as retain+stop) and reason " +
+      "(fit: room for a switch, ttl: ttl_secs, admin: an operator, failure: a failed switch)",
+    labelNames: ["model", "weights", "process", "reason"],
     registers,
   });
   const starts = new Counter({
@@ -137,6 +143,40 @@ export function createMetrics(src: MetricsSources): Registry {
     collect() {
       const active = src.activeModels();
       for (const model of src.models) this.set({ model }, active.includes(model) ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "llmux_model_awake",
+    help: "1 for each model serving now (several at once with memory-fit residency), 0 for the others",
+    labelNames: ["model"],
+    registers,
+    collect() {
+      const awake = src.awakeModels();
+      for (const model of src.models) this.set({ model }, awake.includes(model) ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "llmux_gpu_memory_planned_bytes",
+    help:
+      "llmux's memory plan per device: awake shares, sleeping residuals, reservations of starts and wakes",
+    labelNames: ["gpu", "state"],
+    registers,
+    collect() {
+      for (const row of src.gpuLedger()) {
+        const gpu = String(row.index);
+        this.set({ gpu, state: "awake" }, row.awakeBytes);
+        this.set({ gpu, state: "sleeping" }, row.sleepingBytes);
+        this.set({ gpu, state: "reserved" }, row.reservedBytes);
+      }
+    },
+  });
+  new Gauge({
+    name: "llmux_gpu_memory_total_bytes",
+    help: "Memory of each device llmux plans on (gpus, or nvidia-smi at startup)",
+    labelNames: ["gpu"],
+    registers,
+    collect() {
+      for (const row of src.gpuLedger()) this.set({ gpu: String(row.index) }, row.totalBytes);
     },
   });
   new Gauge({
@@ -208,7 +248,7 @@ export function createMetrics(src: MetricsSources): Registry {
         switchFailures.inc({ to: e.model });
         break;
       case "model_evicted":
-        evictions.inc({ model: e.model, weights: e.weights, process: e.process });
+        evictions.inc({ model: e.model, weights: e.weights, process: e.process, reason: e.reason });
         break;
       case "engine_started":
         starts.inc({ model: e.model });

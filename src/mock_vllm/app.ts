@@ -78,6 +78,7 @@ export function createMockApp(opts: MockOptions, deps: MockDeps): Hono {
       weights_valid: s.weightsValid,
       prefix_cache_stale: s.prefixStale,
       request_count: s.requestCount,
+      sleep_calls: s.sleepCalls,
       in_flight: s.running.size,
       waiting: s.waiting,
       dead: s.dead,

@@ -44,6 +44,7 @@ export function addDevModeRoutes(app: Hono, s: EngineState, deps: ControlDeps): 
   const memoryTags: Tag[] = ["weights", "kv_cache"];
 
   app.post("/sleep", async (c) => {
+    s.sleepCalls++;
     const level = Number(c.req.query("level") ?? "1");
     if (!Number.isInteger(level)) return c.text("Internal Server Error", 500);
     const mode = c.req.query("mode") ?? "abort";

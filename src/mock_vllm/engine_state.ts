@@ -35,6 +35,8 @@ export class EngineState {
   lastEcho = "";
   dead = false;
   requestCount = 0;
+  /** POST /sleep calls received (a residency test proves none came). */
+  sleepCalls = 0;
   readonly running = new Set<RunningRequest>();
   /** v0.17 `/sleep?mode=keep`: running requests are frozen until the next /wake_up. */
   frozen = false;

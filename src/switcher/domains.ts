@@ -1,5 +1,6 @@
 import { ModelNotFoundError } from "../core/errors.ts";
 import type { InFlightGuard } from "./in_flight.ts";
+import type { DeviceLedger } from "../residency/plan.ts";
 import type { SwitchMode } from "./switch_mode.ts";
 import type { Switcher, SwitcherState } from "./switcher.ts";
 
@@ -26,10 +27,11 @@ export function swapDomains(devices: ReadonlyMap<string, readonly number[]>): st
     .sort((a, b) => order.indexOf(a[0]!) - order.indexOf(b[0]!));
 }
 
-/** One domain: its switcher and the devices its models use. */
+/** One domain: its switcher, the devices its models use and, with memory-fit residency, its memory plan. */
 export interface Domain {
   readonly switcher: Switcher;
   readonly gpus: readonly number[];
+  readonly memory?: { ledger(): DeviceLedger[] };
 }
 
 /**
@@ -80,6 +82,16 @@ export class SwapDomains {
       const s: SwitcherState = d.switcher.state;
       return s.kind === "active" ? [s.model] : [];
     });
+  }
+
+  /** Every model serving now, in every domain (several per domain with residency). */
+  awakeModels(): string[] {
+    return this.domains.flatMap((d) => d.switcher.awake);
+  }
+
+  /** The memory plan of every device with a known size (empty without residency). */
+  ledger(): DeviceLedger[] {
+    return this.domains.flatMap((d) => d.memory?.ledger() ?? []);
   }
 
   /** Auto or manual everywhere; a pin (manual with a model) applies to that model's domain only. */

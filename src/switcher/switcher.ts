@@ -3,6 +3,7 @@ import {
   ClientGoneError,
   DrainTimeoutError,
   EngineExitedError,
+  InsufficientMemoryError,
   ModelNotFoundError,
   QueueFullError,
   ShuttingDownError,
@@ -16,6 +17,8 @@ import { spawnTask } from "../core/tasks.ts";
 import type { Eviction } from "../config/types.ts";
 import type { EngineExit, Lifecycle } from "../engine/lifecycle.ts";
 import { ArrivalStats } from "../policy/arrivals.ts";
+import { isOutOfMemory, type Residency } from "../residency/memory.ts";
+import type { Candidate, Victim } from "../residency/plan.ts";
 import type { Policy } from "../policy/policy.ts";
 import { pendingContext, scheduleContext, type SwitcherView } from "./policy_contexts.ts";
 import { type InFlightGuard, InFlightSet } from "./in_flight.ts";
@@ -70,7 +73,15 @@ export interface SwitcherDeps {
   readonly events?: EventBus;
   /** Measured switch costs (ms), for the policy's context. */
   readonly costs?: { estimateMs(from: string | null, to: string): number | undefined };
+  /**
+   * Memory-fit residency: several models awake at once where their shares fit. Absent: one model awake
+   * at a time, every switch evicts the one before.
+   */
+  readonly residency?: Residency;
 }
+
+/** Why a model was evicted (the reason label of llmux_evictions_total). */
+export type EvictionReason = "fit" | "ttl" | "admin" | "failure";
 
 interface Slot {
   readonly queue: WaiterQueue;
@@ -81,10 +92,13 @@ interface Slot {
   draining: boolean;
   /** Cancels the idle-TTL timer armed when the model ran out of requests (undefined when none). */
   cancelTtl: (() => void) | undefined;
+  /** When it last received or finished a request: least recently used models make room first. */
+  lastUsedAt: number;
 }
 
 /**
- * One swap domain: the models sharing one GPU, at most one of them active. Owns the per-model queues,
+ * One swap domain: the models sharing a set of GPUs. Without residency at most one is awake (the active
+ * one); with it, every model in `#awake` serves and the active one is the last switched to. Owns the per-model queues,
  * in-flight guards and the FIFO-fair switch lock; only `#setState` changes the state. No globals, so
  * several switchers can run side by side. (Kept in one file past ~400 lines: every phase shares the lock,
  * the slots and the state; policy snapshots live in policy_contexts.ts.)
@@ -111,6 +125,10 @@ export class Switcher {
   /** Failed liveness probes in a row, per model. */
   readonly #probeFailures = new Map<string, number>();
   #mode: SwitchMode = AUTO;
+  /** Models that serve requests now: the active one, and with residency those woken beside it. */
+  readonly #awake = new Set<string>();
+  /** When each model last became active: its min_active_secs cooldown counts from there. */
+  readonly #wokenAt = new Map<string, number>();
 
   constructor(settings: SwitcherSettings, deps: SwitcherDeps) {
     this.#settings = settings;
@@ -124,6 +142,7 @@ export class Switcher {
         arrivals: new ArrivalStats(),
         draining: false,
         cancelTtl: undefined,
+        lastUsedAt: -Infinity,
       });
     }
     deps.lifecycle.onUnexpectedExit((exit) => this.#onEngineExit(exit));
@@ -143,6 +162,11 @@ export class Switcher {
 
   get models(): string[] {
     return [...this.#slots.keys()];
+  }
+
+  /** The models serving now, in the order they woke. */
+  get awake(): string[] {
+    return [...this.#awake];
   }
 
   /** Sets auto or manual mode. Entering manual mode drops deferred switches. */
@@ -174,16 +198,29 @@ export class Switcher {
     this.#requireModel(model);
     using _permit = await this.#lockWithin(model);
     this.#shutdown.signal.throwIfAborted();
-    if (this.#state.kind === "active" && this.#state.model === model) {
-      this.#setState({ kind: "evicting", model });
-      try {
-        await this.#evict(model, this.#deps.policy.drainBeforeSwitch(), eviction);
-      } finally {
-        this.#setState({ kind: "idle" });
-      }
+    if (this.#awake.has(model)) {
+      await this.#evictAwake(model, "admin", eviction);
     } else {
       const outcome = await this.#deps.lifecycle.sleep(model, eviction);
-      this.#deps.events?.emit({ type: "model_evicted", model, ...outcome.applied });
+      this.#deps.events?.emit({ type: "model_evicted", model, reason: "admin", ...outcome.applied });
+    }
+  }
+
+  /**
+   * Drains and evicts an awake model outside a switch (operator, ttl_secs); the active one passes through
+   * `evicting` to idle, one woken beside it leaves the state alone.
+   */
+  async #evictAwake(model: string, reason: EvictionReason, eviction?: Eviction): Promise<void> {
+    const drain = this.#deps.policy.drainBeforeSwitch();
+    if (this.#activeModel() !== model) {
+      await this.#evict(model, drain, reason, eviction);
+      return;
+    }
+    this.#setState({ kind: "evicting", model });
+    try {
+      await this.#evict(model, drain, reason, eviction);
+    } finally {
+      this.#setState({ kind: "idle" });
     }
   }
 
@@ -204,7 +241,7 @@ export class Switcher {
    */
   retryAfterSecs(model: string | undefined): number {
     const active = this.#activeModel();
-    if (model === undefined || !this.#slots.has(model) || model === active) return 1;
+    if (model === undefined || !this.#slots.has(model) || this.#awake.has(model)) return 1;
     const costMs = this.#deps.costs?.estimateMs(active, model) ?? 0;
     const ahead = this.#scheduled.size + (this.#inProgress !== null && this.#inProgress !== model ? 1 : 0);
     return Math.max(1, Math.ceil((costMs / 1000) * (ahead + 1)));
@@ -225,11 +262,10 @@ export class Switcher {
    */
   tryAcquire(model: string): InFlightGuard | null {
     const slot = this.#slots.get(model);
-    const active = this.#state.kind === "active" && this.#state.model === model;
-    if (!slot || !active || slot.draining || this.#shutdown.signal.aborted) return null;
+    if (!slot || !this.#awake.has(model) || slot.draining || this.#shutdown.signal.aborted) return null;
     const allowed = allowedModel(this.#mode, model);
     if (allowed !== undefined && allowed !== model) return null;
-    slot.arrivals.record(this.#deps.clock.now());
+    slot.arrivals.record(slot.lastUsedAt = this.#deps.clock.now());
     if (slot.cancelTtl) this.#disarmTtl(slot);
     return slot.inFlight.acquire(model);
   }
@@ -351,8 +387,7 @@ export class Switcher {
       pick !== null && this.#slots.get(pick)?.queue.length && !this.#scheduled.has(pick) &&
       this.#inProgress !== pick
     ) {
-      const isActive = this.#state.kind === "active" && this.#state.model === pick;
-      if (isActive) return;
+      if (this.#awake.has(pick)) return;
       if (!this.#doomed(this.#activeModel(), pick)) return this.#scheduleSwitch(pick);
       // Ticks come every few hundred ms: say it once per request_timeout, not on every tick.
       const now = this.#deps.clock.now();
@@ -379,8 +414,8 @@ export class Switcher {
   }
 
   #onIdle(model: string): void {
-    const active = this.#state.kind === "active" && this.#state.model === model;
-    if (active && !this.#shutdown.signal.aborted) {
+    this.#slots.get(model)!.lastUsedAt = this.#deps.clock.now();
+    if (this.#awake.has(model) && !this.#shutdown.signal.aborted) {
       this.#tick();
       this.#armTtl(model);
     }
@@ -391,6 +426,8 @@ export class Switcher {
     const ttlMs = this.#settings.ttlMs?.[model] ?? 0;
     const slot = this.#slots.get(model)!;
     if (ttlMs <= 0 || slot.queue.length > 0 || this.#shutdown.signal.aborted) return;
+    // pinned: never evicted by the scheduler, ttl_secs included.
+    if (this.#deps.residency?.isPinned(model)) return;
     if (slot.cancelTtl) this.#disarmTtl(slot);
     slot.cancelTtl = this.#deps.clock.setTimer(ttlMs, () => {
       slot.cancelTtl = undefined;
@@ -410,8 +447,8 @@ export class Switcher {
   async #ttlExpired(model: string, ttlMs: number): Promise<void> {
     const slot = this.#slots.get(model)!;
     const stillIdle = () =>
-      this.#state.kind === "active" && this.#state.model === model && slot.inFlight.size === 0 &&
-      slot.queue.length === 0 && this.#mode.mode === "auto" && !this.#shutdown.signal.aborted;
+      this.#awake.has(model) && !slot.draining && slot.inFlight.size === 0 && slot.queue.length === 0 &&
+      this.#mode.mode === "auto" && !this.#shutdown.signal.aborted;
     if (!stillIdle()) return;
     using _permit = await this.#lockWithin(model);
     if (!stillIdle()) return;
@@ -420,19 +457,15 @@ export class Switcher {
       model,
       secs: ttlMs / 1000,
     });
-    this.#setState({ kind: "evicting", model });
-    try {
-      await this.#evict(model, this.#deps.policy.drainBeforeSwitch());
-    } finally {
-      this.#setState({ kind: "idle" });
-    }
+    await this.#evictAwake(model, "ttl");
   }
 
-  #view(): SwitcherView {
+  /** The policy's view; `displaced` is the model a switch would evict when that is not the active one. */
+  #view(displaced?: string): SwitcherView {
     return {
       now: this.#deps.clock.now(),
-      active: this.#activeModel(),
-      activatedAt: this.#activatedAt,
+      active: displaced ?? this.#activeModel(),
+      activatedAt: displaced === undefined ? this.#activatedAt : this.#wokenAt.get(displaced) ?? 0,
       slots: this.#slots,
       costs: this.#deps.costs,
       // #onPending and #tick never schedule the target in progress, so the two never overlap.
@@ -454,7 +487,18 @@ export class Switcher {
     // Manual mode switches only on request; it does restart the pinned model if that one died.
     if (this.#mode.mode === "manual" && this.#mode.pinned !== model) return;
     if (this.#state.kind === "switching" && this.#state.to === model) return;
-    const decision = this.#deps.policy.onPendingRequest(pendingContext(this.#view(), model, rechecked));
+    let displaced: string | undefined;
+    const residency = this.#deps.residency;
+    if (residency) {
+      const plan = residency.plan(model, this.#candidates(model), this.#deps.clock.now());
+      // Fits beside the awake models: nobody loses anything, so no policy is asked. No room at all: the
+      // switch fails with the reason.
+      displaced = plan.ok ? plan.victims.find((v) => v.action === "evict")?.model : undefined;
+      if (displaced === undefined) return this.#scheduleSwitch(model);
+    }
+    const decision = this.#deps.policy.onPendingRequest(
+      pendingContext(this.#view(displaced), model, rechecked),
+    );
     // A recheck answered with another one for the same instant would spin: the policy has had its look.
     const spins = rechecked && decision.kind === "recheck" && decision.until <= this.#deps.clock.now();
     if (decision.kind === "switch_now" || spins) {
@@ -490,30 +534,38 @@ export class Switcher {
   /**
    * The switch phases: backoff, stale check, cooldown, drain, sleep, wake, activate. Call with the lock
    * held. Resolves with the error the waiters got when the switch failed (undefined otherwise); `force`
-   * switches even when nobody is queued (admin switch).
+   * switches even when nobody is queued (admin switch). Only the models the plan names make room: with
+   * residency a model that fits wakes beside the others.
    */
   async #switchLocked(target: string, force: boolean): Promise<Error | undefined> {
-    const { clock, log, lifecycle, policy, events } = this.#deps;
+    const { clock, log, policy, events } = this.#deps;
     const shutdown = this.#shutdown.signal;
     const slot = this.#slots.get(target)!;
     let from: string | null = null;
+    const involved = new Set([target]);
     try {
       shutdown.throwIfAborted();
       const backoff = this.#lastFailureAt + (this.#settings.failureBackoffMs ?? 2000) - clock.now();
       if (backoff > 0) await sleep(clock, backoff, shutdown);
-      if (this.#state.kind === "active" && this.#state.model === target) {
+      if (this.#awake.has(target)) {
         this.#grantWaiters(target);
         return undefined;
       }
       // Stale switch: everyone who asked for it left (timed out, disconnected or was served).
       if (slot.queue.length === 0 && !force) return this.#skip(target, "nobody is waiting for it any more");
 
-      from = this.#activeModel();
       const started = clock.now();
-      if (from) {
-        // Cooldown keeps the state active, so requests for the current model are still served meanwhile.
+      let plan = this.#plan(target);
+      if (plan.victims.length > 0) {
+        from = plan.victims[0]!.model;
+        // Cooldown keeps the victims serving meanwhile.
         const minActiveMs = policy.minActiveMs?.(scheduleContext(this.#view())) ?? this.#settings.minActiveMs;
-        const cooldown = this.#activatedAt + minActiveMs - clock.now();
+        const until = Math.max(
+          ...plan.victims.map((v) =>
+            v.action === "evict" ? (this.#wokenAt.get(v.model) ?? -Infinity) : -Infinity
+          ),
+        );
+        const cooldown = until + minActiveMs - clock.now();
         if (cooldown > 0) await sleep(clock, cooldown, shutdown);
         this.#phase("cooldown", from, target, started);
         if (slot.queue.length === 0 && !force) {
@@ -525,23 +577,35 @@ export class Switcher {
             `its ${slot.queue.length} waiting request(s) time out before it could wake (measured switch cost)`,
           );
         }
-        from = this.#activeModel();
+        // A victim may have died or been evicted meanwhile.
+        plan = this.#plan(target);
+        from = plan.victims[0]?.model ?? null;
       }
+      for (const v of plan.victims) involved.add(v.model);
       this.#attemptedAt.set(target, clock.now());
       this.#setState({ kind: "switching", from, to: target });
-      log.info("Switching {from} -> {to} ({queued} queued)", {
-        event: "switch_started",
-        from: from ?? "idle",
-        to: target,
-        queued: slot.queue.length,
-      });
+      if (plan.victims.length === 0 && this.#awake.size > 0) {
+        log.info("Waking {to} beside {awake}: it fits ({need} {on})", {
+          event: "switch_started",
+          to: target,
+          awake: [...this.#awake].join(", "),
+          need: plan.need,
+          on: plan.on,
+        });
+      } else {
+        log.info("Switching {from} -> {to} ({queued} queued)", {
+          event: "switch_started",
+          from: from ?? "idle",
+          to: target,
+          queued: slot.queue.length,
+        });
+      }
       events?.emit({ type: "switch_started", from, to: target });
-      const evicted = from
-        ? await this.#evict(from, policy.drainBeforeSwitch(), undefined, target)
-        : undefined;
+      let evicted = await this.#makeRoom(plan, target);
 
       const wakeStarted = clock.now();
-      await lifecycle.wake(target, shutdown);
+      const retried = await this.#wake(target, involved);
+      if (retried) evicted = { sleepStarted: evicted?.sleepStarted ?? wakeStarted, escalated: true };
       this.#phase("wake", from, target, wakeStarted);
       const tookMs = clock.now() - started;
       // The cost a policy weighs: GPU time lost to the switch itself (sleep + wake), not cooldown or drain.
@@ -570,25 +634,134 @@ export class Switcher {
       if (slot.inFlight.size === 0) this.#armTtl(target);
       return undefined;
     } catch (err) {
-      return await this.#failSwitch(from, target, err);
+      return await this.#failSwitch(from, involved, target, err);
+    }
+  }
+
+  /** The models that make room for `target`: with residency the plan's, else whoever is awake. */
+  #plan(target: string, extra = 0): { victims: readonly Victim[]; need: string; on: string } {
+    const residency = this.#deps.residency;
+    if (!residency) {
+      const victims = [...this.#awake].filter((m) => m !== target)
+        .map((model): Victim => ({ model, action: "evict", why: "one model at a time" }));
+      return { victims, need: "", on: "" };
+    }
+    const plan = residency.plan(target, this.#candidates(target), this.#deps.clock.now(), extra);
+    if (!plan.ok) throw new InsufficientMemoryError(plan.reason);
+    return plan;
+  }
+
+  /** Every awake engine of the domain but `target`, as the residency plan weighs them. */
+  #candidates(target: string): Candidate[] {
+    const out: Candidate[] = [];
+    for (const [model, slot] of this.#slots) {
+      if (model === target || this.#deps.lifecycle.state(model) !== "awake") continue;
+      out.push({
+        model,
+        inFlight: slot.inFlight.size,
+        queued: slot.queue.length,
+        lastUsedAt: slot.lastUsedAt,
+        costMs: this.#deps.costs?.estimateMs(target, model),
+      });
+    }
+    return out;
+  }
+
+  /** Evicts the plan's victims one by one; returns when the first eviction itself started. */
+  async #makeRoom(
+    plan: { victims: readonly Victim[]; need: string; on: string },
+    target: string,
+  ): Promise<{ sleepStarted: number; escalated: boolean } | undefined> {
+    let first: { sleepStarted: number; escalated: boolean } | undefined;
+    for (const v of plan.victims) {
+      if (this.#deps.residency) {
+        this.#deps.log.info("Evicting {victim} ({why}) to fit {model} ({need}) on {on}", {
+          event: "fit_eviction",
+          victim: v.model,
+          why: v.why,
+          model: target,
+          need: plan.need,
+          on: plan.on,
+        });
+      }
+      let done: { sleepStarted: number; escalated: boolean };
+      if (v.action === "stop") {
+        const sleepStarted = this.#deps.clock.now();
+        await this.#deps.lifecycle.stop(v.model);
+        this.#deps.events?.emit({
+          type: "model_evicted",
+          model: v.model,
+          reason: "fit",
+          weights: "discard",
+          process: "stop",
+        });
+        done = { sleepStarted, escalated: false };
+      } else {
+        done = await this.#evict(v.model, this.#deps.policy.drainBeforeSwitch(), "fit", undefined, target);
+      }
+      first ??= done;
+      if (done.escalated) first = { ...first, escalated: true };
+    }
+    return first;
+  }
+
+  /**
+   * Wakes `target`. A wake that runs out of GPU memory (the plan and the device disagree) makes room for
+   * one more model and is retried once; returns whether it was.
+   */
+  async #wake(target: string, involved: Set<string>): Promise<boolean> {
+    const { lifecycle, log } = this.#deps;
+    const shutdown = this.#shutdown.signal;
+    try {
+      await lifecycle.wake(target, shutdown);
+      return false;
+    } catch (err) {
+      if (!this.#deps.residency || shutdown.aborted || !isOutOfMemory(err)) throw err;
+      const plan = this.#plan(target, 1);
+      if (plan.victims.length === 0) throw err;
+      log.warn("Wake of {model} ran out of GPU memory; evicting {victims} and retrying once: {error}", {
+        model: target,
+        victims: plan.victims.map((v) => v.model).join(", "),
+        error: err,
+      });
+      for (const v of plan.victims) involved.add(v.model);
+      await this.#makeRoom(plan, target);
+      await lifecycle.wake(target, shutdown);
+      return true;
     }
   }
 
   /**
    * Ends a failed switch in a consistent state, whatever phase threw: the engines involved are stopped
-   * unless they are known to be at rest, the switcher is idle (or still active on an untouched model), and
+   * unless they are known to be at rest, the switcher is idle (models woken beside it keep serving), and
    * the waiters get 503 with the reason. Never throws.
    */
-  async #failSwitch(from: string | null, target: string, err: unknown): Promise<Error> {
+  async #failSwitch(
+    from: string | null,
+    involved: ReadonlySet<string>,
+    target: string,
+    err: unknown,
+  ): Promise<Error> {
     const { clock, log, lifecycle, events } = this.#deps;
     const shuttingDown = this.#shutdown.signal.aborted;
     const failure = shuttingDown ? new ShuttingDownError() : new SwitchFailedError(target, err);
     if (this.#state.kind === "switching") {
-      for (const model of new Set([from, target])) {
-        if (model !== null && !AT_REST.has(lifecycle.state(model))) await lifecycle.stop(model);
+      for (const model of involved) {
+        if (AT_REST.has(lifecycle.state(model))) continue;
+        await lifecycle.stop(model);
+        if (model !== target) {
+          events?.emit({
+            type: "model_evicted",
+            model,
+            reason: "failure",
+            weights: "discard",
+            process: "stop",
+          });
+        }
       }
       this.#setState({ kind: "idle" });
     }
+    for (const model of this.#awake) if (lifecycle.state(model) !== "awake") this.#awake.delete(model);
     if (!shuttingDown) {
       this.#lastFailureAt = clock.now();
       log.error("Switch to {model} failed: {error}", {
@@ -657,6 +830,7 @@ export class Switcher {
   async #evict(
     from: string,
     drain: boolean,
+    reason: EvictionReason,
     eviction?: Eviction,
     to?: string,
   ): Promise<{ sleepStarted: number; escalated: boolean }> {
@@ -690,7 +864,7 @@ export class Switcher {
       const sleepStarted = clock.now();
       const outcome = await lifecycle.sleep(from, eviction);
       if (to !== undefined) this.#phase("sleep", from, to, sleepStarted);
-      this.#deps.events?.emit({ type: "model_evicted", model: from, ...outcome.applied });
+      this.#deps.events?.emit({ type: "model_evicted", model: from, reason, ...outcome.applied });
       if (outcome.escalatedBecause) {
         log.warn("Eviction of {model} escalated to stop: {reason}", {
           model: from,
@@ -700,11 +874,13 @@ export class Switcher {
       return { sleepStarted, escalated: outcome.escalatedBecause !== undefined };
     } finally {
       slot.draining = false;
+      this.#awake.delete(from);
     }
   }
 
   #grantWaiters(model: string): void {
     const slot = this.#slots.get(model)!;
+    slot.lastUsedAt = this.#deps.clock.now();
     // Each woken request gets its guard now, before anything else can run: a switch queued behind this
     // one then drains them instead of evicting the model under them (the v2.3 settle handshake).
     for (const w of slot.queue.takeAll()) {
@@ -718,6 +894,7 @@ export class Switcher {
     if (!slot) return;
     slot.inFlight.abortAll(new EngineExitedError(exit.model, exit.detail));
     this.#deps.events?.emit({ type: "engine_exited", ...exit });
+    this.#awake.delete(exit.model);
     if (this.#state.kind === "active" && this.#state.model === exit.model) {
       this.#deps.log.warn("Active model {model} died ({detail}); the next request for it restarts it", {
         ...exit,
@@ -733,5 +910,9 @@ export class Switcher {
       throw new Error(`Invalid switcher transition ${from} -> ${next.kind}`);
     }
     this.#state = next;
+    if (next.kind === "active") {
+      this.#awake.add(next.model);
+      this.#wokenAt.set(next.model, this.#deps.clock.now());
+    }
   }
 }

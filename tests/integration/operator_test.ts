@@ -29,12 +29,17 @@ Deno.test("llmux serves Prometheus metrics that parse and follow switches and qu
     assertEquals(m.get('llmux_switches_total{from="a",to="b",result="success"}'), 1);
     assertEquals(m.get('llmux_active_model_info{model="b"}'), 1);
     assertEquals(m.get('llmux_active_model_info{model="a"}'), 0);
+    assertEquals(m.get('llmux_model_awake{model="b"}'), 1);
+    assertEquals(m.get('llmux_model_awake{model="a"}'), 0);
     assertEquals(m.get('llmux_engine_state{model="a",state="sleeping"}'), 1);
     assertEquals(m.get('llmux_requests_total{model="a",status="200"}'), 1);
     assertEquals(m.get('llmux_request_queue_depth{model="a"}'), 0);
     assertEquals(m.get('llmux_in_flight{model="b"}'), 0);
     assertEquals(m.get('llmux_engine_starts_total{model="b"}'), 1);
-    assertEquals(m.get('llmux_evictions_total{model="a",weights="offload",process="keep_running"}'), 1);
+    assertEquals(
+      m.get('llmux_evictions_total{model="a",weights="offload",process="keep_running",reason="fit"}'),
+      1,
+    );
     assert((m.get('llmux_switch_cost_ema_seconds{from="a",to="b"}') ?? 0) > 0);
     assertEquals(m.get('llmux_switch_phase_seconds_count{phase="wake",from="a",to="b"}'), 1);
   } finally {

@@ -1,5 +1,6 @@
 import { assert, assertEquals } from "../../src/testing/assert.ts";
-import { freePort, pollUntil, RunningDaemon } from "./harness.ts";
+import { fakeGpu, freePort, pollUntil, RunningDaemon } from "./harness.ts";
+import { FakeGpuLedger, usedMiB } from "../../src/mock_vllm/fake_gpu.ts";
 
 Deno.test("llmux puts a model to sleep ttl_secs after its last request ends, and wakes it on the next", async () => {
   const d = await RunningDaemon.start({ models: { a: { more: { ttl_secs: 2 } }, b: {} } });
@@ -69,6 +70,117 @@ Deno.test("llmux puts a tensor-parallel model over two devices and everything on
       [[0, 1], ["a", "b", "big"]],
     ]);
     for (const m of ["a", "b", "big", "a"]) assertEquals((await d.chat(m)).status, 200);
+  } finally {
+    await d.stop();
+  }
+});
+
+/** A daemon planning memory on one 80 GB fake GPU, whose mock engines hold their shares on its ledger. */
+async function onFakeGpu(
+  gpu: { env: Record<string, string> },
+  models: Record<string, Record<string, unknown>>,
+  extra: Record<string, unknown> = {},
+): Promise<RunningDaemon> {
+  return await RunningDaemon.start({
+    models: Object.fromEntries(Object.entries(models).map(([name, more]) => [name, { more }])),
+    extra: { gpus: [{ index: 0, memory_gb: 80 }], ...extra },
+    env: gpu.env,
+  });
+}
+
+async function stats(d: RunningDaemon, model: string): Promise<{ sleeping: boolean; sleep_calls: number }> {
+  return await (await d.engine(model, "/stats")).json();
+}
+
+async function served(d: RunningDaemon, model: string, more: Record<string, unknown> = {}): Promise<void> {
+  const res = await d.chat(model, "hi", more);
+  assertEquals(res.status, 200, `${model}: ${await res.clone().text()}`);
+  await res.text();
+}
+
+/** Samples the fake GPU's measured use until stopped; returns the highest, in GiB. */
+function sampleLedger(dir: string): { stop(): Promise<number> } {
+  const ledger = new FakeGpuLedger(dir);
+  let high = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      for (const d of await ledger.read()) high = Math.max(high, usedMiB(d) / 1024);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return high;
+    },
+  };
+}
+
+Deno.test("llmux keeps three models at 0.3 of an 80 GB GPU awake together: no sleep at all after warm-up", async () => {
+  await using gpu = await fakeGpu();
+  const share = { gpu_memory_utilization: 0.3 };
+  const metricsPort = freePort();
+  const d = await onFakeGpu(gpu, { a: share, b: share, c: share, d: share }, { metrics_port: metricsPort });
+  try {
+    for (const m of ["a", "b", "c"]) await served(d, m);
+    const sampler = sampleLedger(gpu.dir);
+    for (let i = 0; i < 30; i++) await served(d, ["a", "b", "c"][i % 3]!);
+    for (const m of ["a", "b", "c"]) {
+      assertEquals(await stats(d, m), { ...(await stats(d, m)), sleeping: false, sleep_calls: 0 }, m);
+    }
+    // A fourth does not fit beside them: the least recently used idle one (a) makes room.
+    await served(d, "d");
+    const highGb = await sampler.stop();
+    assertEquals((await stats(d, "a")).sleeping, true);
+    for (const m of ["b", "c", "d"]) assertEquals((await stats(d, m)).sleeping, false, m);
+    await d.waitForLine(/Evicting a \(idle \d+ s, LRU\) to fit d \(24\.0 GB\) on gpu 0/);
+    assert(highGb <= 80, `the fake GPU held ${highGb} GB`);
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const planned = [...metrics.matchAll(/^llmux_gpu_memory_planned_bytes\{gpu="0",state="\w+"\} (\S+)$/gm)]
+      .reduce((sum, m) => sum + Number(m[1]), 0);
+    // b, c, d awake at 24 GB each, a asleep with its 1.2 GB residual.
+    assertEquals(Math.round(planned / 2 ** 30 * 10) / 10, 73.2);
+    assert(
+      /llmux_model_awake\{model="a"\} 0/.test(metrics) && /llmux_model_awake\{model="d"\} 1/.test(metrics),
+    );
+    assert(
+      /llmux_evictions_total\{model="a",weights="offload",process="keep_running",reason="fit"\} 1/.test(
+        metrics,
+      ),
+    );
+  } finally {
+    await d.stop();
+  }
+});
+
+Deno.test("llmux evicts an idle model to fit another before a busy one, and never a pinned one", async () => {
+  await using gpu = await fakeGpu();
+  const share = { gpu_memory_utilization: 0.3 };
+  const d = await onFakeGpu(gpu, { a: share, b: share, c: { ...share, pinned: true }, d: share });
+  try {
+    await served(d, "a");
+    // a is the least recently used model, but busy with a long answer while d comes.
+    const long = d.chat("a", "long", { max_tokens: 200, ignore_eos: true, stream: true });
+    await pollUntil(
+      async () =>
+        (await stats(d, "a")).sleeping === false &&
+        (await (await d.engine("a", "/stats")).json()).in_flight === 1,
+      "a is busy",
+    );
+    await served(d, "b");
+    await served(d, "c");
+    await served(d, "d");
+    // c is pinned; a is busy; b is idle: b makes room.
+    assertEquals((await stats(d, "b")).sleeping, true);
+    const answer = await long;
+    assertEquals(answer.status, 200);
+    assert((await answer.text()).includes("[DONE]"), "the busy model's stream ran to its end");
+    for (const m of ["a", "c", "d"]) assertEquals((await stats(d, m)).sleeping, false, m);
+    // Alternating b and a (both unpinned, now idle) never touches the pinned c.
+    for (const m of ["b", "a", "b"]) await served(d, m);
+    assertEquals((await stats(d, "c")).sleep_calls, 0);
   } finally {
     await d.stop();
   }
