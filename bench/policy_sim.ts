@@ -20,6 +20,12 @@ import type { Policy } from "../src/policy/policy.ts";
 import { createPolicy } from "../src/policy/registry.ts";
 import { SwitchCostTracker } from "../src/policy/switch_costs.ts";
 import { Switcher } from "../src/switcher/switcher.ts";
+import { SwapDomains, swapDomains } from "../src/switcher/domains.ts";
+import type { DeviceConfig } from "../src/config/types.ts";
+import { MemoryResidency } from "../src/residency/memory.ts";
+import { type Footprint, ledger } from "../src/residency/plan.ts";
+import { holdingOf } from "../src/residency/memory.ts";
+import { printResidency, runResidency } from "./sim/residency_table.ts";
 import { ReferenceCostAware, ReferenceTimeSlice } from "./sim/reference_policies.ts";
 import { DecisionWatch } from "./sim/decisions.ts";
 import { printReplays, runReplays } from "./sim/replay_table.ts";
@@ -59,6 +65,8 @@ class SimEngines implements Lifecycle {
   readonly #clock: SimClock;
   readonly #times: EngineTimes;
   readonly #states = new Map<string, EngineState>();
+  /** Called after every state change (the memory high-water mark samples here). */
+  onChange = () => {};
 
   constructor(clock: SimClock, times: EngineTimes) {
     this.#clock = clock;
@@ -66,18 +74,26 @@ class SimEngines implements Lifecycle {
   }
 
   async wake(model: string): Promise<void> {
+    this.#set(model, "waking");
     await sleep(this.#clock, this.#times(model).wakeMs);
-    this.#states.set(model, "awake");
+    this.#set(model, "awake");
   }
 
   async sleep(model: string): Promise<SleepOutcome> {
+    this.#set(model, "falling_asleep");
     await sleep(this.#clock, this.#times(model).sleepMs);
-    this.#states.set(model, "sleeping");
+    this.#set(model, "sleeping");
     return { applied: { weights: "offload", process: "keep_running" } };
   }
 
-  stop(): Promise<void> {
+  stop(model: string): Promise<void> {
+    this.#set(model, "stopped");
     return Promise.resolve();
+  }
+
+  #set(model: string, state: EngineState): void {
+    this.#states.set(model, state);
+    this.onChange();
   }
 
   stopAll(): Promise<void> {
@@ -94,7 +110,7 @@ class SimEngines implements Lifecycle {
   }
 
   state(model: string): EngineState {
-    return this.#states.get(model) ?? "sleeping";
+    return this.#states.get(model) ?? "stopped";
   }
 
   onUnexpectedExit(): void {}
@@ -108,6 +124,16 @@ export interface SimOptions {
   /** A model woken (by the operator, not by a request) before the first arrival. */
   readonly startAwake?: string;
   readonly trace?: (now: number, e: LlmuxEvent) => void;
+  /** Models on devices: one swap domain per device set, and with `fit` several awake where they fit. */
+  readonly residency?: ResidencySetup;
+}
+
+export interface ResidencySetup {
+  readonly devices: readonly DeviceConfig[];
+  readonly footprints: readonly Footprint[];
+  readonly headroomBytes: number;
+  /** false: the same swap domains, one model awake in each (llmux without device sizes). */
+  readonly fit: boolean;
 }
 
 export async function simulate(
@@ -130,25 +156,58 @@ export async function simulate(
       if (e.from !== null) switches++;
     }
   });
-  const switcher = new Switcher(
-    {
-      models: [...w.models],
-      requestTimeoutMs: REQUEST_TIMEOUT_MS,
-      minActiveMs: settings.minActiveMs,
-      drainTimeoutMs: 300_000,
-    },
-    {
-      lifecycle: new SimEngines(
-        clock,
-        opts.engines ?? (() => ({ sleepMs: 0.2 * costMs, wakeMs: 0.8 * costMs })),
-      ),
-      policy: watch.wrap((typeof policy === "string" ? POLICIES[policy]! : policy)(settings)),
-      clock,
-      log: logger("sim"),
-      events,
-      costs: { estimateMs: (f, t) => costs.estimateMs(f, t) },
-    },
+  const lifecycle = new SimEngines(
+    clock,
+    opts.engines ?? (() => ({ sleepMs: 0.2 * costMs, wakeMs: 0.8 * costMs })),
   );
+  const res = opts.residency;
+  const footprints = new Map(res?.footprints.map((f) => [f.model, f]));
+  const groups = res ? swapDomains(new Map(res.footprints.map((f) => [f.model, f.gpus]))) : [[...w.models]];
+  const switcher = new SwapDomains(groups.map((models) => ({
+    gpus: [],
+    switcher: new Switcher(
+      {
+        models,
+        requestTimeoutMs: REQUEST_TIMEOUT_MS,
+        minActiveMs: settings.minActiveMs,
+        drainTimeoutMs: 300_000,
+      },
+      {
+        lifecycle,
+        policy: watch.wrap((typeof policy === "string" ? POLICIES[policy]! : policy)(settings)),
+        clock,
+        log: logger("sim"),
+        events,
+        costs: { estimateMs: (f, t) => costs.estimateMs(f, t) },
+        ...(res?.fit
+          ? {
+            residency: new MemoryResidency(
+              res.devices,
+              new Map(models.map((m) => [m, footprints.get(m)!])),
+              res.headroomBytes,
+              (m) => lifecycle.state(m),
+            ),
+          }
+          : {}),
+      },
+    ),
+  })));
+  // The plan's high-water mark: the most any device was planned to hold, sampled at every engine change.
+  let plannedHigh = 0;
+  if (res) {
+    lifecycle.onChange = () => {
+      const rows = ledger({
+        devices: res.devices,
+        footprints,
+        headroomBytes: res.headroomBytes,
+        holding: (m) => holdingOf(lifecycle.state(m)),
+        now: clock.now(),
+      });
+      for (const r of rows) {
+        plannedHigh = Math.max(plannedHigh, r.awakeBytes + r.sleepingBytes + r.reservedBytes);
+      }
+    };
+  }
   // Each engine serves its admitted requests in arrival order; the wait is arrival to start of service.
   const waits: number[] = [];
   let timeouts = 0;
@@ -174,7 +233,7 @@ export async function simulate(
   };
   // The operator's wake is not a request: it teaches the policy nothing about arrivals.
   const offset = opts.startAwake === undefined ? 0 : 60_000;
-  if (opts.startAwake !== undefined) void switcher.forceSwitch(opts.startAwake);
+  if (opts.startAwake !== undefined) void switcher.forModel(opts.startAwake).forceSwitch(opts.startAwake);
   for (const a of w.arrivals) {
     clock.setTimer(offset + a.at, () => {
       const depth = () => switcher.snapshot()[a.model]!.queueDepth;
@@ -215,6 +274,7 @@ export async function simulate(
     timeouts,
     served: sorted.length,
     starved: watch.starved(settings.maxWaitMs + STARVE_SLACK_MS),
+    plannedHighBytes: plannedHigh,
   };
 }
 
@@ -252,6 +312,8 @@ if (import.meta.main) {
   );
   if (Deno.env.get("SIM_REPLAYS") !== "skip") printReplays(await runReplays(seeds), seeds);
   if (Deno.env.get("SIM_REPLAYS") === "only") Deno.exit(0);
+  if (Deno.env.get("SIM_RESIDENCY") !== "skip") printResidency(await runResidency(seeds), seeds);
+  if (Deno.env.get("SIM_RESIDENCY") === "only") Deno.exit(0);
   const header = "serving   p50 s   p95 s   max s  switches  timeouts  starved";
   console.log(`\nprofile            cost  policy          ${header}`);
   const verdicts: Array<{ name: string; v: Verdict }> = [];

@@ -11,6 +11,8 @@ export interface SimResult {
   served: number;
   /** Requests the policy left undecided past max_wait (+ one tick of slack), see decisions.ts. */
   starved: number;
+  /** The most memory any device was planned to hold (bytes; 0 without device sizes). */
+  plannedHighBytes?: number;
 }
 
 /** Averages over seeds (max wait: the worst run; counts: per run). */
@@ -26,6 +28,7 @@ export function mean(runs: SimResult[]): SimResult {
     timeouts: avg((r) => r.timeouts),
     served: avg((r) => r.served),
     starved: avg((r) => r.starved),
+    plannedHighBytes: Math.max(...runs.map((r) => r.plannedHighBytes ?? 0)),
   };
 }
 

@@ -3,6 +3,8 @@ import type { Policy } from "../../src/policy/policy.ts";
 import { simulate, WALL_MS } from "../policy_sim.ts";
 import { REPLAY_ENGINES, replays } from "./replays.ts";
 import type { Workload } from "./workloads.ts";
+import { PROFILES, setup } from "./residency_table.ts";
+import { GIB } from "../../src/config/types.ts";
 
 /** a at 0 s, then b every 2 s from 1 s: each b request waits for a switch. */
 const small: Workload = {
@@ -55,4 +57,28 @@ Deno.test("simulate(): adaptive switches once per round of the alternation repla
     assertEquals([adaptive.switches, adaptive.served, adaptive.timeouts], [20, 40, 0], `${start} awake`);
     assert((await run("fifo", start)).switches >= 30, "FIFO ping-pongs");
   }
+});
+
+Deno.test("simulate() with residency: three small models stop switching, six mixed never over-plan a device", async () => {
+  const [three, , mixed] = PROFILES;
+  const fits = await simulate(three!.workload(1), 0, "adaptive", {
+    engines: () => ({ sleepMs: 900, wakeMs: 4000 }),
+    batching: true,
+    residency: setup(three!, true),
+  });
+  assertEquals(fits.switches, 0);
+  assert(fits.p95 <= 1.2 * three!.serviceMs / 1000, `p95 ${fits.p95} s`);
+  const single = await simulate(three!.workload(1), 0, "adaptive", {
+    engines: () => ({ sleepMs: 900, wakeMs: 4000 }),
+    batching: true,
+    residency: setup(three!, false),
+  });
+  assert(single.switches > 10, `one model at a time switches (${single.switches})`);
+  const crowded = await simulate(mixed!.workload(1), 0, "adaptive", {
+    engines: () => ({ sleepMs: 900, wakeMs: 4000 }),
+    batching: true,
+    residency: setup(mixed!, true),
+  });
+  assert(crowded.switches > 0, "six mixed models do not all fit");
+  assert((crowded.plannedHighBytes ?? 0) <= 79 * GIB, `planned ${(crowded.plannedHighBytes ?? 0) / GIB} GB`);
 });

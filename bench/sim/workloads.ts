@@ -17,7 +17,7 @@ export interface Workload {
 /** The arrival window of every profile. */
 export const DURATION_MS = 600_000;
 
-function build(
+export function build(
   name: string,
   models: string[],
   seed: number,
@@ -37,14 +37,14 @@ function build(
   return { name, models, arrivals };
 }
 
-const weighted = (models: string[], weights: number[]) => (_t: number, r: () => number) => {
+export const weighted = (models: string[], weights: number[]) => (_t: number, r: () => number) => {
   const total = weights.reduce((a, b) => a + b, 0);
   let x = r() * total;
   for (const [i, w] of weights.entries()) if ((x -= w) < 0) return models[i]!;
   return models.at(-1)!;
 };
 
-function bursts(name: string, models: string[], seed: number, burst: number, gapMs: number): Workload {
+export function bursts(name: string, models: string[], seed: number, burst: number, gapMs: number): Workload {
   const r = rng(seed);
   const arrivals: Arrival[] = [];
   for (let t = 0, i = 0; t < DURATION_MS; i++) {

@@ -41,8 +41,8 @@ export interface EngineExit {
 
 /**
  * What the switcher needs from engines. Implementations own processes and their control calls; new
- * eviction strategies or engine kinds plug in here without touching the switcher. The switcher calls
- * wake/sleep for one model at a time (under its switch lock); stop and stopAll may come at any time.
+ * eviction strategies or engine kinds plug in here without touching the switcher. The switcher never
+ * runs two wake/sleep calls for the same model at once (its switch lock); different models may overlap; stop and stopAll may come at any time.
  */
 export interface Lifecycle {
   /** Makes the model servable: cold start or wake. Rejects with EngineOperationError, leaving it stopped. */

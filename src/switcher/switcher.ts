@@ -667,15 +667,18 @@ export class Switcher {
     return out;
   }
 
-  /** Evicts the plan's victims one by one; returns when the first eviction itself started. */
+  /**
+   * Evicts the plan's victims side by side (separate engines: their drains and sleeps do not wait on each
+   * other); returns when the first eviction itself started, and whether any escalated.
+   */
   async #makeRoom(
     plan: { victims: readonly Victim[]; need: string; on: string },
     target: string,
   ): Promise<{ sleepStarted: number; escalated: boolean } | undefined> {
-    let first: { sleepStarted: number; escalated: boolean } | undefined;
-    for (const v of plan.victims) {
-      if (this.#deps.residency) {
-        this.#deps.log.info("Evicting {victim} ({why}) to fit {model} ({need}) on {on}", {
+    const { clock, events, lifecycle, log, policy, residency } = this.#deps;
+    const done = await Promise.all(plan.victims.map(async (v) => {
+      if (residency) {
+        log.info("Evicting {victim} ({why}) to fit {model} ({need}) on {on}", {
           event: "fit_eviction",
           victim: v.model,
           why: v.why,
@@ -684,25 +687,25 @@ export class Switcher {
           on: plan.on,
         });
       }
-      let done: { sleepStarted: number; escalated: boolean };
-      if (v.action === "stop") {
-        const sleepStarted = this.#deps.clock.now();
-        await this.#deps.lifecycle.stop(v.model);
-        this.#deps.events?.emit({
-          type: "model_evicted",
-          model: v.model,
-          reason: "fit",
-          weights: "discard",
-          process: "stop",
-        });
-        done = { sleepStarted, escalated: false };
-      } else {
-        done = await this.#evict(v.model, this.#deps.policy.drainBeforeSwitch(), "fit", undefined, target);
+      if (v.action === "evict") {
+        return await this.#evict(v.model, policy.drainBeforeSwitch(), "fit", undefined, target);
       }
-      first ??= done;
-      if (done.escalated) first = { ...first, escalated: true };
-    }
-    return first;
+      const sleepStarted = clock.now();
+      await lifecycle.stop(v.model);
+      events?.emit({
+        type: "model_evicted",
+        model: v.model,
+        reason: "fit",
+        weights: "discard",
+        process: "stop",
+      });
+      return { sleepStarted, escalated: false };
+    }));
+    if (done.length === 0) return undefined;
+    return {
+      sleepStarted: Math.min(...done.map((d) => d.sleepStarted)),
+      escalated: done.some((d) => d.escalated),
+    };
   }
 
   /**

@@ -1,5 +1,6 @@
 import { assert, assertEquals } from "../../src/testing/assert.ts";
 import { fakeGpu, freePort, pollUntil, RunningDaemon } from "./harness.ts";
+import { fileURLToPath } from "node:url";
 import { FakeGpuLedger, usedMiB } from "../../src/mock_vllm/fake_gpu.ts";
 
 Deno.test("llmux puts a model to sleep ttl_secs after its last request ends, and wakes it on the next", async () => {
@@ -181,6 +182,46 @@ Deno.test("llmux evicts an idle model to fit another before a busy one, and neve
     // Alternating b and a (both unpinned, now idle) never touches the pinned c.
     for (const m of ["b", "a", "b"]) await served(d, m);
     assertEquals((await stats(d, "c")).sleep_calls, 0);
+  } finally {
+    await d.stop();
+  }
+});
+
+Deno.test("llmux discovers device sizes with nvidia_smi_path and plans on them", async () => {
+  await using gpu = await fakeGpu();
+  await new FakeGpuLedger(gpu.dir, { totalGb: 40 }).totals([0]);
+  const nvidiaSmi = fileURLToPath(new URL("../fakes/nvidia-smi", import.meta.url));
+  const share = { gpu_memory_utilization: 0.45 };
+  const d = await RunningDaemon.start({
+    models: { a: { more: share }, b: { more: share } },
+    extra: { nvidia_smi_path: nvidiaSmi },
+    env: gpu.env,
+  });
+  try {
+    await d.waitForLine(/Memory-fit residency on gpu 0: 40\.0 GB \(headroom 1\.0 GB\)/);
+    for (const m of ["a", "b", "a", "b"]) await served(d, m);
+    // 2 x 18 GB fit in 40 GB minus 1: both stay awake.
+    for (const m of ["a", "b"]) assertEquals((await stats(d, m)).sleep_calls, 0, m);
+  } finally {
+    await d.stop();
+  }
+});
+
+Deno.test("llmux evicts one more model and retries once when a wake runs out of memory the plan did not see", async () => {
+  await using gpu = await fakeGpu();
+  const share = { gpu_memory_utilization: 0.3 };
+  const d = await onFakeGpu(gpu, { a: share, b: share, c: share });
+  try {
+    await served(d, "a");
+    await served(d, "b");
+    // Another process takes 20 GB behind llmux's back: c's share no longer fits beside a and b.
+    const ledger = new FakeGpuLedger(gpu.dir);
+    assert((await ledger.reserve(Deno.pid, [0], 20 * 1024)).ok);
+    await served(d, "c");
+    await d.waitForLine(/Wake of c ran out of GPU memory; evicting a and retrying once/);
+    assertEquals((await stats(d, "a")).sleeping, true);
+    for (const m of ["b", "c"]) assertEquals((await stats(d, m)).sleeping, false, m);
+    await ledger.release(Deno.pid);
   } finally {
     await d.stop();
   }
