@@ -1,6 +1,7 @@
 import type { Config } from "../config/types.ts";
 import { engineSpawnSpec, formatCommand } from "../engine/command.ts";
 import { ALWAYS_DENIED } from "../engine/engine_env.ts";
+import { fmtGb } from "../residency/plan.ts";
 
 /** `--check-config`: the resolved config as an operator reads it, without starting anything. */
 export function describeConfig(source: string, config: Config, warnings: readonly string[]): string[] {
@@ -23,6 +24,7 @@ export function describeConfig(source: string, config: Config, warnings: readonl
     }s, drain_before_switch ${p.drainBeforeSwitch}, ` +
     `drain_timeout ${p.drainTimeoutMs / 1000}s, min_active ${p.minActiveMs / 1000}s)`,
     `Startup:  timeout ${config.startupTimeoutMs / 1000}s, warmup ${config.warmup ? "on" : "off"}`,
+    `Memory:   ${memoryLine(config)}`,
     `Security: ${securityLine(config)}`,
     `Engines:  inherit llmux's environment minus ${
       [...ALWAYS_DENIED, ...config.engineEnvDeny].join(", ")
@@ -34,6 +36,9 @@ export function describeConfig(source: string, config: Config, warnings: readonl
     const env = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`).join(" ");
     lines.push(
       `  ${m.name}: port ${m.port}, eviction ${m.eviction.weights}+${m.eviction.process}, TP ${m.tensorParallelSize}, ` +
+        `gpu ${m.gpus.join("+")} at ${m.gpuMemoryUtilization}${m.pinned ? ", pinned" : ""}${
+          m.priority !== 0 ? `, priority ${m.priority}` : ""
+        }, ` +
         (m.servedName === m.name
           ? "served as its public name"
           : `requests rewritten to model '${m.servedName}'`),
@@ -49,6 +54,19 @@ export function describeConfig(source: string, config: Config, warnings: readonl
   }
   for (const w of warnings) lines.push(`Warning: ${w}`);
   return lines;
+}
+
+function memoryLine(config: Config): string {
+  const headroom = `headroom ${fmtGb(config.headroomBytes)} GB`;
+  if (config.devices !== null) {
+    return `${
+      config.devices.map((d) => `gpu ${d.index} ${fmtGb(d.totalBytes)} GB`).join(", ")
+    } (${headroom}): models awake side by side where they fit`;
+  }
+  if (config.nvidiaSmiPath !== null) {
+    return `devices from ${config.nvidiaSmiPath} at startup (${headroom}): models awake side by side where they fit`;
+  }
+  return "device sizes unknown (no gpus, no nvidia_smi_path): one model awake per swap domain";
 }
 
 function securityLine(config: Config): string {

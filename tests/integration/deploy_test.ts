@@ -39,7 +39,7 @@ Deno.test("llmux --check-config prints the resolved models, ports and engine com
   assertMatch(text, /is valid\.\nProxy: +http:\/\/0\.0\.0\.0:3000\n/);
   assertMatch(
     text,
-    /HF_HOME=\/var\/lib\/llmux\/hf CUDA_VISIBLE_DEVICES=0 VLLM_SERVER_DEV_MODE=1 NO_COLOR=1 vllm serve Qwen\/Qwen3-14B --host 127\.0\.0\.1 --port 8001 --enable-sleep-mode --served-model-name qwen-14b Qwen\/Qwen3-14B --gpu-memory-utilization 0\.85/,
+    /HF_HOME=\/var\/lib\/llmux\/hf CUDA_VISIBLE_DEVICES=0 VLLM_SERVER_DEV_MODE=1 NO_COLOR=1 vllm serve Qwen\/Qwen3-14B --host 127\.0\.0\.1 --port 8001 --enable-sleep-mode --served-model-name qwen-14b Qwen\/Qwen3-14B --gpu-memory-utilization 0\.5/,
   );
 });
 
