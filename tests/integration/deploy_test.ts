@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertMatch } from "../../src/testing/assert.ts";
 import { fileURLToPath } from "node:url";
 import { pumpLines } from "../../src/engine/spawner.ts";
+import { validateConfig } from "../../src/config/load.ts";
 import { descendantsOf, freePort, isAlive, MAIN } from "./harness.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -137,5 +138,27 @@ Deno.test("llmux runs with exactly the compile task's permission set and says wh
     await Deno.remove(config).catch(() => {});
     if (created) await Deno.remove("/etc/llmux").catch(() => {});
     await Deno.remove(bin, { recursive: true });
+  }
+});
+
+Deno.test("packaging: Dockerfile health check and labels, a stop timeout above the grace period, a license", async () => {
+  const root = new URL("../../", import.meta.url);
+  const docker = await Deno.readTextFile(new URL("Dockerfile", root));
+  assertMatch(docker, /^HEALTHCHECK .*\n\s+CMD .*127\.0\.0\.1:3000\/health/m);
+  for (const label of ["source", "version", "licenses"]) {
+    assertMatch(docker, new RegExp(`org\\.opencontainers\\.image\\.${label}=`));
+  }
+  const grace = validateConfig({ models: { a: { model_path: "a", port: 8001 } } }).config.shutdownGraceMs /
+    1000;
+  const readme = await Deno.readTextFile(new URL("README.md", root));
+  const stop = Number(readme.match(/docker run .*--stop-timeout (\d+)/)?.[1]);
+  assert(stop > grace, `docker run --stop-timeout ${stop} must exceed shutdown_grace_secs ${grace}`);
+  const compose = await Deno.readTextFile(new URL("deploy/docker-compose.yml", root));
+  assert(Number(compose.match(/stop_grace_period: (\d+)s/)?.[1]) > grace, "compose stop_grace_period");
+  const deno = JSON.parse(await Deno.readTextFile(new URL("deno.json", root)));
+  assertEquals(deno.license, "MIT");
+  assertMatch(await Deno.readTextFile(new URL("LICENSE", root)), /^MIT License/);
+  for (const [name, task] of Object.entries(deno.tasks)) {
+    assert((task as { description?: string }).description, `deno task ${name} has no description`);
   }
 });
