@@ -115,6 +115,7 @@ export function resolveConfig(raw: RawConfig): Resolved {
     devices,
     nvidiaSmiPath: raw.nvidia_smi_path,
     headroomBytes,
+    accessLog: raw.access_log,
   };
   return { config, warnings };
 }

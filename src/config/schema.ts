@@ -144,6 +144,7 @@ export const ConfigSchema = z.strictObject({
   }).optional(),
   nvidia_smi_path: z.string().min(1).nullable().default(null),
   gpu_memory_headroom_gb: z.number().min(0).max(10_000).default(1),
+  access_log: z.boolean().default(true),
   // Deprecated (reference v0.1–v0.2).
   vllm_logging: z.boolean().optional(),
 });

@@ -126,4 +126,6 @@ export interface Config {
   readonly nvidiaSmiPath: string | null;
   /** Memory per device llmux never plans to use (gpu_memory_headroom_gb). */
   readonly headroomBytes: number;
+  /** One info line per proxied request (method, path, model, status, times, bytes, request id). */
+  readonly accessLog: boolean;
 }

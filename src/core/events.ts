@@ -43,6 +43,8 @@ export type LlmuxEvent =
     /** Arrival to response headers, queueing included. */
     readonly seconds: number;
     readonly queueWaitSeconds: number;
+    /** The x-request-id the client sent or llmux made up. */
+    readonly requestId?: string;
   }
   | {
     readonly type: "request_rejected";

@@ -72,6 +72,17 @@ export interface ForwardRequest {
   readonly completed?: Promise<void>;
   /** The engine's own connection pool (closed before a CRIU dump of it). */
   readonly client?: Deno.HttpClient;
+  /** Sent to the engine and returned to the client as x-request-id. */
+  readonly requestId?: string;
+  /** Counts the body bytes sent when they pass through llmux's own loop (SSE, or without `completed`). */
+  readonly onBytes?: (n: number) => void;
+}
+
+function withRequestId(headers: Array<[string, string]>, id: string | undefined): Array<[string, string]> {
+  if (id === undefined) return headers;
+  const out = headers.filter(([name]) => name !== "x-request-id");
+  out.push(["x-request-id", id]);
+  return out;
 }
 
 /**
@@ -86,7 +97,7 @@ export async function forward(req: ForwardRequest, guard: InFlightGuard, fetch: 
   try {
     upstream = await fetch(req.url, {
       method: req.method,
-      headers: copyHeaders(req.headers, req.drop ?? HOP_BY_HOP),
+      headers: withRequestId(copyHeaders(req.headers, req.drop ?? HOP_BY_HOP), req.requestId),
       body: req.body,
       signal: guard.signal,
       redirect: "manual",
@@ -98,7 +109,7 @@ export async function forward(req: ForwardRequest, guard: InFlightGuard, fetch: 
     if (guard.signal.aborted) throw guard.signal.reason;
     throw new EngineUnreachableError(req.model, err);
   }
-  const headers = copyHeaders(upstream.headers, RESPONSE_DROP);
+  const headers = withRequestId(copyHeaders(upstream.headers, RESPONSE_DROP), req.requestId);
   if (upstream.body === null) {
     guard.release();
     return new Response(null, { status: upstream.status, statusText: upstream.statusText, headers });
@@ -113,9 +124,12 @@ export async function forward(req: ForwardRequest, guard: InFlightGuard, fetch: 
     req.completed.then(release, release);
     return new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers });
   }
-  return new Response(guardedBody(upstream.body, guard, { sse }), {
-    status: upstream.status,
-    statusText: upstream.statusText,
-    headers,
-  });
+  return new Response(
+    guardedBody(upstream.body, guard, { sse, ...(req.onBytes ? { onBytes: req.onBytes } : {}) }),
+    {
+      status: upstream.status,
+      statusText: upstream.statusText,
+      headers,
+    },
+  );
 }

@@ -12,7 +12,7 @@ const encoder = new TextEncoder();
 export function guardedBody(
   upstream: ReadableStream<Uint8Array>,
   guard: InFlightGuard,
-  opts: { sse: boolean },
+  opts: { sse: boolean; onBytes?: (n: number) => void },
 ): ReadableStream<Uint8Array> {
   const reader = upstream.getReader();
   return new ReadableStream<Uint8Array>({
@@ -33,6 +33,7 @@ export function guardedBody(
         ctrl.close();
       } else {
         ctrl.enqueue(chunk.value);
+        opts.onBytes?.(chunk.value.byteLength);
       }
     },
     cancel(reason) {

@@ -18,6 +18,7 @@ import { ApiKeys, InvalidApiKeyError } from "./api_keys.ts";
 import { errorResponse } from "./errors.ts";
 import { forward, requestHeaderDrops } from "./forward.ts";
 import { extractModel, readBody, ReadDeadlines, withModel } from "./request_body.ts";
+import { type AccessEntry, logAccess, requestIdOf } from "./request_id.ts";
 
 /** The part of the switcher the HTTP layer needs. */
 export interface ModelGate {
@@ -57,7 +58,8 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
     object: "list",
     data: names.map((id) => ({ id, object: "model", created: 0, owned_by: "llmux" })),
   });
-  const json = (body: string) => new Response(body, { headers: { "content-type": "application/json" } });
+  const json = (body: string, id: string) =>
+    new Response(body, { headers: { "content-type": "application/json", "x-request-id": id } });
   const health = JSON.stringify({ status: "ok" });
   const limits = {
     maxBytes: config.maxRequestBodyBytes,
@@ -77,6 +79,11 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
   );
   // The model of a request that failed after naming one, for its Retry-After (set on the error path only).
   const modelOf = new WeakMap<Request, string>();
+  // Each request's id and arrival, for the error path's header and access-log line.
+  const started = new WeakMap<Request, { id: string; at: number }>();
+  const access = (e: AccessEntry) => {
+    if (config.accessLog) logAccess(log, e);
+  };
 
   app.onError((err, c) => {
     const req = c.req.raw;
@@ -89,27 +96,46 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
       return errorResponse(new ClientGoneError(), log);
     }
     const retryAfter = gate.retryAfterSecs?.(modelOf.get(req)) ?? 1;
+    const start = started.get(req) ?? { id: requestIdOf(req.headers), at: deps.clock.now() };
+    const path = splitTarget(req.url).path;
     if (err instanceof LlmuxError && err.status >= 400 && err.status < 500) {
       deps.events?.emit({ type: "request_rejected", reason: err.code, status: err.status });
-      log.info("Rejected {method} {path}: {status} {reason}", {
+      log.info("Rejected {method} {path}: {status} {reason} id={requestId}", {
         method: req.method,
-        path: splitTarget(req.url).path.slice(0, 200),
+        path: path.slice(0, 200),
         status: err.status,
         reason: err.code,
+        requestId: start.id,
       });
     }
-    return errorResponse(err, log, retryAfter);
+    const res = errorResponse(err, log, retryAfter);
+    res.headers.set("x-request-id", start.id);
+    access({
+      requestId: start.id,
+      method: req.method,
+      path,
+      model: modelOf.get(req),
+      status: res.status,
+      totalMs: deps.clock.now() - start.at,
+      queueMs: 0,
+      switched: false,
+      bytes: null,
+    });
+    return res;
   });
 
   app.all("*", async (c) => {
     const req = c.req.raw;
+    const requestId = requestIdOf(req.headers);
+    const arrived = deps.clock.now();
+    started.set(req, { id: requestId, at: arrived });
     const { target, path } = splitTarget(req.url);
     const route = routes.match(req.method, path);
     if (route.kind === "bad_path") throw new BadRequestError(route.message, "invalid_path");
     const isHealth = route.kind === "local" && route.route === "/health";
     if (keys.enabled && !isHealth && !keys.accepts(req.headers)) throw new InvalidApiKeyError();
     if (route.kind === "not_found") throw new RouteNotFoundError(route.message);
-    if (route.kind === "local") return json(route.route === "/health" ? health : modelList);
+    if (route.kind === "local") return json(route.route === "/health" ? health : modelList, requestId);
 
     const { bytes, decoded } = await readBody(req, limits);
     const extracted = extractModel(req.headers, bytes);
@@ -127,8 +153,8 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
       // fetch writes a new multipart boundary into its own content-type.
       headerDrops = dropForm;
     }
-    const arrived = deps.clock.now();
     let queueWaitMs = 0;
+    let switched = false;
     const served = (status: number) =>
       deps.events?.emit({
         type: "request_served",
@@ -136,12 +162,19 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
         status,
         seconds: (deps.clock.now() - arrived) / 1000,
         queueWaitSeconds: queueWaitMs / 1000,
+        requestId,
       });
     try {
-      const admitted = gate.tryAcquire?.(model) ?? await gate.acquire(model, req.signal);
+      let admitted = gate.tryAcquire?.(model) ?? null;
+      if (admitted === null) {
+        switched = true;
+        admitted = await gate.acquire(model, req.signal);
+      }
       const permitted = limited(admitted, limiters.get(model)!, req.signal);
       const guard = permitted instanceof Promise ? await permitted : permitted;
       queueWaitMs = deps.clock.now() - arrived;
+      let bytes = 0;
+      const completed = (c.env as Deno.ServeHandlerInfo | undefined)?.completed;
       const res = await forward(
         {
           model,
@@ -151,13 +184,36 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
           drop: headerDrops,
           body: outBody,
           clientSignal: req.signal,
-          completed: (c.env as Deno.ServeHandlerInfo | undefined)?.completed,
+          completed,
           client: deps.pools?.get(model),
+          requestId,
+          ...(config.accessLog ? { onBytes: (n: number) => void (bytes += n) } : {}),
         },
         guard,
         deps.fetch,
       );
       served(res.status);
+      if (config.accessLog) {
+        // Logged once the body is delivered: its time and size are known then.
+        const length = res.headers.get("content-length");
+        const counted = !completed ||
+          (res.headers.get("content-type")?.includes("text/event-stream") ?? false);
+        const done = () =>
+          access({
+            requestId,
+            method: req.method,
+            path,
+            model,
+            status: res.status,
+            totalMs: deps.clock.now() - arrived,
+            queueMs: queueWaitMs,
+            switched,
+            // Counted where the body passes through llmux's loop (SSE); a native pass-through is not.
+            bytes: length !== null ? Number(length) : counted ? bytes : null,
+          });
+        if (completed) completed.then(done, done);
+        else done();
+      }
       return res;
     } catch (err) {
       modelOf.set(req, model);

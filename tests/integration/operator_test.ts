@@ -239,3 +239,26 @@ Deno.test("engine output is logged at debug, or at info with the deprecated vllm
   assert(loud.lines.some((l) => /\[INF\] vllm\.a: .*Application startup complete/.test(l)));
   assert(loud.lines.some((l) => l.includes("config key 'vllm_logging' is deprecated")));
 });
+
+Deno.test("llmux returns x-request-id on every answer and logs one access line per request", async () => {
+  const d = await RunningDaemon.start({ models: { a: {} } });
+  try {
+    const res = await d.chat("a", "hi", {}, undefined, { "x-request-id": "req-42" });
+    assertEquals(res.headers.get("x-request-id"), "req-42");
+    const body = await res.text();
+    const line = await d.waitForLine(/POST \/v1\/chat\/completions 200 model=a .* id=req-42/);
+    assertMatch(line, /queue=\d+ ms switch=true bytes=(\d+)/);
+    assertEquals(Number(line.match(/bytes=(\d+)/)![1]), new TextEncoder().encode(body).length);
+    // A generated id for a request without one (or with an unsafe one), also on llmux's own errors.
+    const missing = await d.chat("nope", "hi", {}, undefined, { "x-request-id": "bad id\twith spaces" });
+    const id = missing.headers.get("x-request-id") ?? "";
+    assertMatch(id, /^[0-9a-f-]{36}$/);
+    await missing.body?.cancel();
+    await d.waitForLine(new RegExp(`POST /v1/chat/completions 404 model=- .* id=${id}`));
+    const again = await d.chat("a", "again", { stream: true });
+    await again.text();
+    await d.waitForLine(/POST \/v1\/chat\/completions 200 model=a .* switch=false bytes=\d+ id=/);
+  } finally {
+    await d.stop();
+  }
+});
