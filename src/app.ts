@@ -9,6 +9,7 @@ import type { Config } from "./config/types.ts";
 import { EngineOrchestrator } from "./engine/orchestrator.ts";
 import { DenoSpawner } from "./engine/spawner.ts";
 import { createAdminApp } from "./http/admin_app.ts";
+import { EventHistory } from "./http/event_stream.ts";
 import { createProxyApp } from "./http/proxy_app.ts";
 import { createMetrics } from "./metrics/registry.ts";
 import { createPolicy } from "./policy/registry.ts";
@@ -60,6 +61,10 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   const clock = systemClock;
   const fetch = globalThis.fetch.bind(globalThis);
   const events = new EventBus();
+  // Bounded: what GET /api/events replays to a tool that connects late.
+  const eventHistory = new EventHistory(events, 1000);
+  // Ends the background loops and open event streams at shutdown.
+  const stopWatching = new AbortController();
   const costs = new SwitchCostTracker({ maxSeconds: config.startupTimeoutMs / 1000 });
   const costStore = config.stateFile === null ? undefined : new CostStore(config.stateFile, logger("state"));
   const restored = costStore?.load(costs, new Set(config.models.keys())) ?? 0;
@@ -244,6 +249,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
           token,
           checkpointConfigured: config.checkpoint !== null,
           log: logger("admin"),
+          events: { history: eventHistory, clock, closed: stopWatching.signal },
         }),
       );
     }
@@ -254,13 +260,13 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
       createProxyApp({ config, gate: switcher, fetch, log: logger("http"), clock, events, pools, keys }),
     );
   } catch (err) {
+    stopWatching.abort();
     stopKeyReload();
     await Promise.all(servers.map((s) => s.shutdown()));
     await orchestrator.stopAll();
     throw err;
   }
 
-  const stopWatching = new AbortController();
   if (devices !== null && config.nvidiaSmiPath !== null) {
     watchDivergence({
       path: config.nvidiaSmiPath,

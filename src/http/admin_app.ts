@@ -9,6 +9,8 @@ import type { EngineState } from "../engine/lifecycle.ts";
 import type { SwitcherState } from "../switcher/switcher.ts";
 import type { SwapDomains } from "../switcher/domains.ts";
 import { GIB } from "../config/types.ts";
+import type { Clock } from "../core/clock.ts";
+import { type EventHistory, eventStream } from "./event_stream.ts";
 import { evictionName } from "../tools/policy_arg.ts";
 import type { SwitchMode } from "../switcher/switch_mode.ts";
 
@@ -28,6 +30,8 @@ export interface AdminAppDeps {
   /** Whether the config has a `checkpoint` section (cuda_suspend and checkpoint need it). */
   readonly checkpointConfigured: boolean;
   readonly log: Logger;
+  /** The event history behind GET /api/events (absent: no event stream). */
+  readonly events?: { history: EventHistory; clock: Clock; closed: AbortSignal };
 }
 
 class AdminError extends LlmuxError {
@@ -128,6 +132,24 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
     }
     return e;
   };
+
+  app.get("/api/events", (c) => {
+    const events = deps.events;
+    if (!events) throw new AdminError(404, "No event stream in this daemon");
+    const asked = Number(c.req.query("history") ?? "100");
+    if (!Number.isInteger(asked) || asked < 0) {
+      throw new AdminError(400, "history must be a whole number of past events (0 for none)");
+    }
+    const stream = eventStream(events.history, {
+      history: Math.min(asked, events.history.capacity),
+      keepaliveMs: 15_000,
+      clock: events.clock,
+      signal: AbortSignal.any([c.req.raw.signal, events.closed]),
+    });
+    return new Response(stream, {
+      headers: { "content-type": "text/event-stream", "cache-control": "no-cache" },
+    });
+  });
 
   app.get("/control/status", (c) => {
     const snapshot = switcher.snapshot();

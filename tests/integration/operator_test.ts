@@ -262,3 +262,45 @@ Deno.test("llmux returns x-request-id on every answer and logs one access line p
     await d.stop();
   }
 });
+
+Deno.test("llmux streams its events as SSE on the admin port, behind the admin token", async () => {
+  const adminPort = freePort();
+  const d = await RunningDaemon.start({
+    models: { a: {} },
+    extra: { admin_port: adminPort, admin_token: "t0k" },
+  });
+  const url = `http://127.0.0.1:${adminPort}/api/events?history=0`;
+  try {
+    const denied = await fetch(url);
+    assertEquals(denied.status, 401);
+    await denied.body?.cancel();
+    const stream = await fetch(url, { headers: { authorization: "Bearer t0k" } });
+    assertEquals(stream.headers.get("content-type"), "text/event-stream");
+    const reader = stream.body!.pipeThrough(new TextDecoderStream()).getReader();
+    const res = await d.chat("a", "hi", {}, undefined, { "x-request-id": "ev-1" });
+    await res.text();
+    let text = "";
+    const deadline = Date.now() + 10_000;
+    while (!text.includes('"requestId":"ev-1"') && Date.now() < deadline) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+    await reader.cancel();
+    const events = text.split("\n").filter((l) => l.startsWith("data: ")).map((l) => JSON.parse(l.slice(6)));
+    assert(events.some((e) => e.type === "model_activated" && e.model === "a"), text);
+    const served = events.find((e) => e.type === "request_served");
+    assertEquals([served?.model, served?.status, served?.requestId], ["a", 200, "ev-1"]);
+    assert(events.every((e, i) => i === 0 || e.seq > events[i - 1].seq), "in order");
+    // A stream left open does not hold up the shutdown: it ends with the daemon.
+    const open = await fetch(url, { headers: { authorization: "Bearer t0k" } });
+    const t0 = performance.now();
+    const status = await d.stop();
+    assertEquals(status.code, 0);
+    assert(performance.now() - t0 < 5_000, "the open event stream delayed the shutdown");
+    await open.body?.cancel().catch(() => {});
+  } catch (err) {
+    await d.stop().catch(() => {});
+    throw err;
+  }
+});
