@@ -28,6 +28,9 @@ export type Case = typeof CASES[number];
 const SMALL = { a: 0.3, b: 0.3, c: 0.3 };
 const MIXED = { a: 0.45, b: 0.3, c: 0.3, d: 0.2, e: 0.15, f: 0.15 };
 const service = (r: () => number) => 100 + r() * 1900;
+/** Six mixed models at 1 request/s, weighted 8:4:2:2:1:1. */
+const skewedMixed = (name: string, seed: number) =>
+  build(name, Object.keys(MIXED), seed, () => 1, weighted(Object.keys(MIXED), [8, 4, 2, 2, 1, 1]), service);
 
 export const PROFILES: readonly ResidencyProfile[] = [
   {
@@ -53,15 +56,7 @@ export const PROFILES: readonly ResidencyProfile[] = [
   {
     name: "6-mixed 1 gpu",
     shares: MIXED,
-    workload: (seed) =>
-      build(
-        "6-mixed 1 gpu",
-        Object.keys(MIXED),
-        seed,
-        () => 1,
-        weighted(Object.keys(MIXED), [8, 4, 2, 2, 1, 1]),
-        service,
-      ),
+    workload: (seed) => skewedMixed("6-mixed 1 gpu", seed),
     serviceMs: 1050,
   },
   {
@@ -74,15 +69,7 @@ export const PROFILES: readonly ResidencyProfile[] = [
     name: "6-mixed 2 gpus",
     shares: MIXED,
     gpuOf: { a: 0, b: 1, c: 0, d: 1, e: 0, f: 1 },
-    workload: (seed) =>
-      build(
-        "6-mixed 2 gpus",
-        Object.keys(MIXED),
-        seed,
-        () => 1,
-        weighted(Object.keys(MIXED), [8, 4, 2, 2, 1, 1]),
-        service,
-      ),
+    workload: (seed) => skewedMixed("6-mixed 2 gpus", seed),
     serviceMs: 1050,
   },
 ];

@@ -1,3 +1,4 @@
+import { rejected } from "../testing/config.ts";
 import { assertEquals, assertMatch, assertRejects } from "../testing/assert.ts";
 import { ConfigError } from "../core/errors.ts";
 import { loadConfigFile, parseConfigText, validateConfig } from "./load.ts";
@@ -5,16 +6,6 @@ import { loadConfigFile, parseConfigText, validateConfig } from "./load.ts";
 const base = (): Record<string, unknown> => ({
   models: { a: { model_path: "org/a", port: 8001 } },
 });
-
-function rejected(input: unknown): string {
-  try {
-    validateConfig(input);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.message;
-    throw err;
-  }
-  return "accepted";
-}
 
 Deno.test("validateConfig() refuses durations past their ceiling (the 2^31 ms timer overflow)", () => {
   assertMatch(

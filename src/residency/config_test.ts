@@ -1,3 +1,4 @@
+import { rejected } from "../testing/config.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "../testing/assert.ts";
 import { ConfigError } from "../core/errors.ts";
 import { GIB } from "../config/types.ts";
@@ -11,16 +12,6 @@ const two = (a: Record<string, unknown>, top: Record<string, unknown> = {}) => (
   models: { a: { model_path: "org/a", port: 8001, ...a }, b: { model_path: "org/b", port: 8002 } },
   ...top,
 });
-
-function rejected(input: unknown): string {
-  try {
-    validateConfig(input);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.message;
-    throw err;
-  }
-  throw new Error("accepted");
-}
 
 Deno.test("validateConfig() reads the residency keys with their defaults", () => {
   const { config } = validateConfig(two(

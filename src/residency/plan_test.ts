@@ -1,16 +1,9 @@
 import { assert, assertEquals } from "../testing/assert.ts";
 import { GIB } from "../config/types.ts";
+import { footprint } from "../testing/footprints.ts";
 import { type Candidate, type Footprint, type Holding, ledger, planFit, type PlanInput } from "./plan.ts";
 
-const fp = (model: string, share: number, more: Partial<Footprint> = {}): Footprint => ({
-  model,
-  gpus: [0],
-  share,
-  residualBytes: 1.2 * GIB,
-  priority: 0,
-  pinned: false,
-  ...more,
-});
+const fp = footprint;
 
 function input(
   footprints: Footprint[],

@@ -1,5 +1,6 @@
 import { assert, assertEquals } from "../testing/assert.ts";
 import { GIB } from "../config/types.ts";
+import { footprint } from "../testing/footprints.ts";
 import { InsufficientMemoryError, SwitchFailedError } from "../core/errors.ts";
 import { MemoryResidency } from "../residency/memory.ts";
 import type { Footprint } from "../residency/plan.ts";
@@ -12,15 +13,7 @@ function onOneGpu(shares: Record<string, number>, more: Record<string, Partial<F
     new MemoryResidency(
       [{ index: 0, totalBytes: 80 * GIB }],
       new Map(
-        Object.entries(shares).map(([model, share]) => [model, {
-          model,
-          gpus: [0],
-          share,
-          residualBytes: 1.2 * GIB,
-          priority: 0,
-          pinned: false,
-          ...more[model],
-        }]),
+        Object.entries(shares).map(([model, share]) => [model, footprint(model, share, more[model])]),
       ),
       GIB,
       (m) => lifecycle.state(m),
