@@ -9,7 +9,9 @@ import type { Config } from "./config/types.ts";
 import { EngineOrchestrator } from "./engine/orchestrator.ts";
 import { DenoSpawner } from "./engine/spawner.ts";
 import { createAdminApp } from "./http/admin_app.ts";
-import { EventHistory } from "./http/event_stream.ts";
+import { eventHistory } from "./http/sse_feed.ts";
+import type { History } from "./core/history.ts";
+import type { LogLine } from "./core/log.ts";
 import { createProxyApp } from "./http/proxy_app.ts";
 import { createMetrics } from "./metrics/registry.ts";
 import { createPolicy } from "./policy/registry.ts";
@@ -48,6 +50,8 @@ export interface DaemonOptions {
   readonly awsCredentials?: { accessKeyId?: string; secretAccessKey?: string };
   /** The engines' base environment, already scrubbed of secrets (see scrubEnvironment). */
   readonly engineEnv: Readonly<Record<string, string>>;
+  /** The daemon's and engines' log lines, for GET /api/logs/stream (absent: no log stream). */
+  readonly logs?: History<LogLine>;
   /** API keys from LLMUX_API_KEYS, added to the config's api_keys and api_keys_file. */
   readonly envApiKeys?: readonly string[];
 }
@@ -62,9 +66,11 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   const fetch = globalThis.fetch.bind(globalThis);
   const events = new EventBus();
   // Bounded: what GET /api/events replays to a tool that connects late.
-  const eventHistory = new EventHistory(events, 1000);
+  const history = eventHistory(events, 1000);
   // Ends the background loops and open event streams at shutdown.
   const stopWatching = new AbortController();
+  // nvidia-smi's last measurement per device (bytes in use), shown beside the plan.
+  const measured = new Map<number, number>();
   const costs = new SwitchCostTracker({ maxSeconds: config.startupTimeoutMs / 1000 });
   const costStore = config.stateFile === null ? undefined : new CostStore(config.stateFile, logger("state"));
   const restored = costStore?.load(costs, new Set(config.models.keys())) ?? 0;
@@ -249,7 +255,12 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
           token,
           checkpointConfigured: config.checkpoint !== null,
           log: logger("admin"),
-          events: { history: eventHistory, clock, closed: stopWatching.signal },
+          streams: { events: history, logs: opts.logs, clock, closed: stopWatching.signal },
+          info: {
+            pinned: (m) => config.models.get(m)?.pinned ?? false,
+            costs: () => costs.all(),
+            measured: () => measured,
+          },
         }),
       );
     }
@@ -274,6 +285,9 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
       ledger: () => switcher.ledger(),
       clock,
       log: logger("memory"),
+      onMeasured: (gpus) => {
+        for (const g of gpus) measured.set(g.index, g.usedBytes);
+      },
     }, stopWatching.signal);
   }
   let stopping: Promise<void> | undefined;

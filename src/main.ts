@@ -2,7 +2,8 @@ import { parseArgs } from "node:util";
 import { startDaemon } from "./app.ts";
 import { systemClock } from "./core/clock.ts";
 import { ConfigError, describe, UsageError } from "./core/errors.ts";
-import { logger, setupLogging } from "./core/log.ts";
+import { logger, type LogLine, setupLogging } from "./core/log.ts";
+import { History } from "./core/history.ts";
 import { loadConfigFile } from "./config/load.ts";
 import type { Config, Eviction } from "./config/types.ts";
 import { demoBanner, demoConfig } from "./demo.ts";
@@ -106,9 +107,12 @@ async function main(argv: string[]): Promise<number> {
   } else {
     ({ config, warnings } = await loadConfigFile(values.config ?? "config.json", { portOverride: port }));
   }
+  // The admin API's log stream replays the last lines to a dashboard or tool that connects late.
+  const logs = config.adminPort === null ? undefined : new History<LogLine>(2000);
   setupLogging({
     verbose: values.verbose,
     format: logFormat ?? config.logFormat,
+    ...(logs ? { history: logs } : {}),
   });
   for (const line of warnings) logger("config").warn(line);
 
@@ -153,8 +157,9 @@ async function main(argv: string[]): Promise<number> {
     engineEnv: engineEnvironment(config),
     signal: startup.signal,
     awsCredentials: awsCredentials(config),
+    ...(logs ? { logs } : {}),
   });
-  if (isDemo) console.log(demoBanner(daemon.port));
+  if (isDemo) console.log(demoBanner(daemon.port, config));
   const sig = await signalled;
   logger("daemon").info("Received {sig}", { sig });
   await daemon.shutdown();

@@ -10,7 +10,10 @@ import type { SwitcherState } from "../switcher/switcher.ts";
 import type { SwapDomains } from "../switcher/domains.ts";
 import { GIB } from "../config/types.ts";
 import type { Clock } from "../core/clock.ts";
-import { type EventHistory, eventStream } from "./event_stream.ts";
+import { sseFeed, type StampedEvent } from "./sse_feed.ts";
+import { UI_HTML } from "./ui_page.ts";
+import type { History } from "../core/history.ts";
+import type { LogLine } from "../core/log.ts";
 import { evictionName } from "../tools/policy_arg.ts";
 import type { SwitchMode } from "../switcher/switch_mode.ts";
 
@@ -30,8 +33,20 @@ export interface AdminAppDeps {
   /** Whether the config has a `checkpoint` section (cuda_suspend and checkpoint need it). */
   readonly checkpointConfigured: boolean;
   readonly log: Logger;
-  /** The event history behind GET /api/events (absent: no event stream). */
-  readonly events?: { history: EventHistory; clock: Clock; closed: AbortSignal };
+  /** More for the status and the dashboard: config pins, measured switch costs, nvidia-smi's last look. */
+  readonly info?: {
+    pinned(model: string): boolean;
+    costs(): ReadonlyArray<{ from: string; to: string; seconds: number }>;
+    /** Bytes in use per device at the last nvidia-smi check (empty without nvidia_smi_path). */
+    measured(): ReadonlyMap<number, number>;
+  };
+  /** What GET /api/events and /api/logs/stream serve; `closed` ends every stream at shutdown. */
+  readonly streams?: {
+    events: History<StampedEvent>;
+    logs: History<LogLine> | undefined;
+    clock: Clock;
+    closed: AbortSignal;
+  };
 }
 
 class AdminError extends LlmuxError {
@@ -92,6 +107,14 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
     return c.json({ error: `Internal error: ${describe(err)}` }, 500);
   });
   app.notFound((c) => c.json({ error: `No admin endpoint ${c.req.method} ${c.req.path}` }, 404));
+  // The page holds no data and no secret: it asks for the token and sends it with every API call.
+  app.get("/", (c) => c.redirect("/ui"));
+  app.get("/ui", (c) =>
+    c.html(UI_HTML, 200, {
+      "content-security-policy":
+        "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+      "cache-control": "no-cache",
+    }));
   app.use("*", async (c, next) => {
     if (expected) {
       const got = new TextEncoder().encode(c.req.header("authorization") ?? "");
@@ -133,26 +156,36 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
     return e;
   };
 
-  app.get("/api/events", (c) => {
-    const events = deps.events;
-    if (!events) throw new AdminError(404, "No event stream in this daemon");
+  const feed = <T>(c: Context, history: History<T> | undefined, filter?: (item: T) => boolean) => {
+    const streams = deps.streams;
+    if (!streams || !history) throw new AdminError(404, `No ${c.req.path} stream in this daemon`);
     const asked = Number(c.req.query("history") ?? "100");
     if (!Number.isInteger(asked) || asked < 0) {
-      throw new AdminError(400, "history must be a whole number of past events (0 for none)");
+      throw new AdminError(400, "history must be a whole number of past items (0 for none)");
     }
-    const stream = eventStream(events.history, {
-      history: Math.min(asked, events.history.capacity),
+    const stream = sseFeed(history, {
+      history: Math.min(asked, history.capacity),
       keepaliveMs: 15_000,
-      clock: events.clock,
-      signal: AbortSignal.any([c.req.raw.signal, events.closed]),
+      clock: streams.clock,
+      signal: AbortSignal.any([c.req.raw.signal, streams.closed]),
+      ...(filter ? { filter } : {}),
     });
     return new Response(stream, {
       headers: { "content-type": "text/event-stream", "cache-control": "no-cache" },
     });
+  };
+  app.get("/api/events", (c) => feed(c, deps.streams?.events));
+  app.get("/api/logs/stream", (c) => {
+    const model = c.req.query("model");
+    return feed(c, deps.streams?.logs, model ? (l: LogLine) => l.model === model : undefined);
   });
 
   app.get("/control/status", (c) => {
     const snapshot = switcher.snapshot();
+    const usage = switcher.usage();
+    const awake = new Set(switcher.awakeModels());
+    const secs = (ms: number | null | undefined) =>
+      ms === null || ms === undefined ? null : Math.round(ms / 1000);
     const models: Record<string, unknown> = {};
     for (const m of switcher.models) {
       models[m] = {
@@ -160,8 +193,13 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
         queue_depth: snapshot[m]?.queueDepth ?? 0,
         process_state: processState(engines.state(m), engines.sleptWith(m)),
         eviction: engines.eviction(m),
+        awake: awake.has(m),
+        pinned: deps.info?.pinned(m) ?? false,
+        last_used_secs: secs(usage[m]?.lastUsedAgoMs),
+        ttl_left_secs: secs(usage[m]?.ttlLeftMs),
       };
     }
+    const measured = deps.info?.measured() ?? new Map<number, number>();
     const domains = switcher.domains.map((d) => ({
       gpus: d.gpus,
       models: d.switcher.models,
@@ -177,11 +215,17 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
         sleeping_gb: gb(r.sleepingBytes),
         reserved_gb: gb(r.reservedBytes),
         free_gb: gb(r.totalBytes - r.awakeBytes - r.sleepingBytes - r.reservedBytes),
+        measured_gb: measured.has(r.index) ? gb(measured.get(r.index)!) : null,
       })) ?? null,
     }));
     // The top-level fields describe the first swap domain (the only one unless models.<name>.gpus split them).
     const { state, active_model, mode } = domains[0]!;
-    return c.json({ state, active_model, mode, models, domains });
+    const switch_costs = (deps.info?.costs() ?? []).map((x) => ({
+      from: x.from,
+      to: x.to,
+      seconds: x.seconds,
+    }));
+    return c.json({ state, active_model, mode, models, domains, switch_costs });
   });
 
   app.post("/control/mode", async (c) => {

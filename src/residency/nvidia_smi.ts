@@ -81,6 +81,8 @@ export function watchDivergence(
     clock: Clock;
     log: Logger;
     query?: (path: string) => Promise<MeasuredGpu[]>;
+    /** Every measurement, for the status and the dashboard. */
+    onMeasured?: (gpus: readonly MeasuredGpu[]) => void;
   },
   signal: AbortSignal,
 ): void {
@@ -90,7 +92,9 @@ export function watchDivergence(
   signal.addEventListener("abort", () => cancel(), { once: true });
   const round = async () => {
     try {
-      const measured = new Map((await query(opts.path)).map((g) => [g.index, g]));
+      const gpus = await query(opts.path);
+      opts.onMeasured?.(gpus);
+      const measured = new Map(gpus.map((g) => [g.index, g]));
       for (const row of opts.ledger()) {
         const m = measured.get(row.index);
         if (!m) continue;

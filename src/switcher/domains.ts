@@ -72,6 +72,10 @@ export class SwapDomains {
     return s ? s.retryAfterSecs(model) : 1;
   }
 
+  usage(): Record<string, { lastUsedAgoMs: number | null; ttlLeftMs: number | null }> {
+    return Object.assign({}, ...this.domains.map((d) => d.switcher.usage()));
+  }
+
   snapshot(): Record<string, { queueDepth: number; inFlight: number }> {
     return Object.assign({}, ...this.domains.map((d) => d.switcher.snapshot()));
   }

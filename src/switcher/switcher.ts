@@ -94,6 +94,8 @@ interface Slot {
   cancelTtl: (() => void) | undefined;
   /** When it last received or finished a request: least recently used models make room first. */
   lastUsedAt: number;
+  /** When the armed idle-TTL timer fires (undefined when none is armed). */
+  ttlDeadline: number | undefined;
 }
 
 /**
@@ -143,6 +145,7 @@ export class Switcher {
         draining: false,
         cancelTtl: undefined,
         lastUsedAt: -Infinity,
+        ttlDeadline: undefined,
       });
     }
     deps.lifecycle.onUnexpectedExit((exit) => this.#onEngineExit(exit));
@@ -245,6 +248,19 @@ export class Switcher {
     const costMs = this.#deps.costs?.estimateMs(active, model) ?? 0;
     const ahead = this.#scheduled.size + (this.#inProgress !== null && this.#inProgress !== model ? 1 : 0);
     return Math.max(1, Math.ceil((costMs / 1000) * (ahead + 1)));
+  }
+
+  /** Per model: how long ago it was last used and how long until its idle TTL evicts it (ms; null: never). */
+  usage(): Record<string, { lastUsedAgoMs: number | null; ttlLeftMs: number | null }> {
+    const now = this.#deps.clock.now();
+    const out: Record<string, { lastUsedAgoMs: number | null; ttlLeftMs: number | null }> = {};
+    for (const [model, slot] of this.#slots) {
+      out[model] = {
+        lastUsedAgoMs: slot.lastUsedAt === -Infinity ? null : now - slot.lastUsedAt,
+        ttlLeftMs: slot.ttlDeadline === undefined ? null : Math.max(0, slot.ttlDeadline - now),
+      };
+    }
+    return out;
   }
 
   /** Per-model queue depth and in-flight count. */
@@ -429,8 +445,10 @@ export class Switcher {
     // pinned: never evicted by the scheduler, ttl_secs included.
     if (this.#deps.residency?.isPinned(model)) return;
     if (slot.cancelTtl) this.#disarmTtl(slot);
+    slot.ttlDeadline = this.#deps.clock.now() + ttlMs;
     slot.cancelTtl = this.#deps.clock.setTimer(ttlMs, () => {
       slot.cancelTtl = undefined;
+      slot.ttlDeadline = undefined;
       void spawnTask(`ttl eviction of ${model}`, () => this.#ttlExpired(model, ttlMs));
     });
   }
@@ -438,6 +456,7 @@ export class Switcher {
   #disarmTtl(slot: Slot): void {
     slot.cancelTtl?.();
     slot.cancelTtl = undefined;
+    slot.ttlDeadline = undefined;
   }
 
   /**

@@ -1,17 +1,22 @@
 /** Assertions over node:assert/strict (JSR's @std/assert cannot be fetched here), with Deno std-like names. */
 import assert from "node:assert/strict";
 
+// The message is passed only when given: @types/node's overloads (pulled in by npm packages such as
+// puppeteer-core) take either no message or a string one, not `string | undefined`.
 export function assertEquals<T>(actual: T, expected: T, message?: string): void {
-  assert.deepStrictEqual(actual, expected, message);
+  if (message === undefined) assert.deepStrictEqual(actual, expected);
+  else assert.deepStrictEqual(actual, expected, message);
 }
 
 export function assert_(value: unknown, message?: string): asserts value {
-  assert.ok(value, message);
+  if (message === undefined) assert.ok(value);
+  else assert.ok(value, message);
 }
 export { assert_ as assert };
 
 export function assertMatch(actual: string, re: RegExp, message?: string): void {
-  assert.match(actual, re, message);
+  if (message === undefined) assert.match(actual, re);
+  else assert.match(actual, re, message);
 }
 
 // deno-lint-ignore no-explicit-any

@@ -85,6 +85,19 @@ Deno.test("llmux demo serves the embedded mock models and stops them on SIGINT",
   try {
     await banner.promise;
     assertMatch(stdout, /curl -s http:\/\/localhost:\d+\/v1\/chat\/completions/);
+    // Metrics, the admin API and the dashboard are on, with the token printed.
+    const ui = stdout.match(/Dashboard: +(http:\/\/localhost:\d+\/ui) +\(admin token: ([0-9a-f]{24})\)/);
+    assert(ui, stdout);
+    assertEquals((await fetch(ui[1]!.replace("localhost", "127.0.0.1"))).status, 200);
+    const status = await fetch(ui[1]!.replace("localhost", "127.0.0.1").replace("/ui", "/control/status"), {
+      headers: { authorization: `Bearer ${ui[2]}` },
+    });
+    assertEquals(status.status, 200);
+    assertEquals((await status.json()).domains[0].memory[0].total_gb, 80);
+    const metrics = stdout.match(/Metrics: +(http:\/\/localhost:\d+\/metrics)/);
+    assert(metrics, stdout);
+    const scrape = await fetch(metrics[1]!.replace("localhost", "127.0.0.1"));
+    assertMatch(await scrape.text(), /llmux_gpu_memory_total_bytes\{gpu="0"\}/);
     const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
       method: "POST",
       headers: { "content-type": "application/json" },

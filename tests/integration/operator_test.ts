@@ -304,3 +304,41 @@ Deno.test("llmux streams its events as SSE on the admin port, behind the admin t
     throw err;
   }
 });
+
+Deno.test("llmux streams daemon and engine log lines on the admin port, filtered by model", async () => {
+  const adminPort = freePort();
+  const d = await RunningDaemon.start({
+    models: { a: {}, b: {} },
+    extra: { admin_port: adminPort },
+    verbose: false,
+  });
+  try {
+    await (await d.chat("a")).text();
+    await (await d.chat("b")).text();
+    const res = await fetch(`http://127.0.0.1:${adminPort}/api/logs/stream?model=a&history=500`);
+    assertEquals(res.headers.get("content-type"), "text/event-stream");
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    const deadline = Date.now() + 10_000;
+    const lines = () =>
+      text.split("\n").filter((l) => l.startsWith("data: ")).map((l) => JSON.parse(l.slice(6)));
+    const seen = () =>
+      lines().some((l) => l.category === "vllm.a") && lines().some((l) => /a is active/.test(l.message));
+    while (!seen() && Date.now() < deadline) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+    await reader.cancel();
+    const got = lines();
+    assert(
+      got.some((l) => l.category === "vllm.a" && l.level === "debug"),
+      "engine output, though not --verbose",
+    );
+    assert(got.some((l) => /a is active/.test(l.message)), "the daemon's own lines about a");
+    assert(got.every((l) => l.model === "a"), `only a's lines: ${JSON.stringify(got.map((l) => l.model))}`);
+    assert(!d.lines.some((l) => l.includes("vllm.a")), "stderr still hides engine output without --verbose");
+  } finally {
+    await d.stop();
+  }
+});
