@@ -5,7 +5,8 @@ import { ApiKeys, InvalidApiKeyError, parseKeyFile } from "./http/api_keys.ts";
 import { errorResponse } from "./http/errors.ts";
 import { EventBus } from "./core/events.ts";
 import { logger } from "./core/log.ts";
-import type { Config } from "./config/types.ts";
+import type { Config, Eviction } from "./config/types.ts";
+import type { EngineState } from "./engine/lifecycle.ts";
 import { EngineOrchestrator } from "./engine/orchestrator.ts";
 import { DenoSpawner } from "./engine/spawner.ts";
 import { createAdminApp } from "./http/admin_app.ts";
@@ -268,7 +269,23 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
       "Proxy",
       config.host,
       config.port,
-      createProxyApp({ config, gate: switcher, fetch, log: logger("http"), clock, events, pools, keys }),
+      createProxyApp({
+        config,
+        gate: switcher,
+        fetch,
+        log: logger("http"),
+        clock,
+        events,
+        pools,
+        keys,
+        loadingLine: (m) => {
+          const eta = switcher.etaSecs(m);
+          const how = wakeKind(orchestrator.state(m), orchestrator.sleptWith(m));
+          return `waking ${m} (${how}), ${
+            eta === undefined ? "first time: no measured cost yet" : `about ${Math.ceil(eta)} s`
+          }`;
+        },
+      }),
     );
   } catch (err) {
     stopWatching.abort();
@@ -315,6 +332,15 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
 }
 
 const LOOPBACK = ["127.0.0.1", "localhost", "::1"];
+
+/** How a model comes back, in an operator's words: "L1", "cold start", "CRIU restore". */
+function wakeKind(state: EngineState, sleptWith: Eviction | undefined): string {
+  if (state === "stopped") return "cold start";
+  if (state === "checkpointed") return "CRIU restore";
+  if (state !== "sleeping" || sleptWith === undefined) return state;
+  if (sleptWith.process === "cuda_suspend") return "cuda-checkpoint resume";
+  return { offload: "L1", discard: "L2", retain: "kept running" }[sleptWith.weights];
+}
 
 /** Every accepted proxy key: the config's api_keys, LLMUX_API_KEYS and api_keys_file. */
 async function collectApiKeys(config: Config, fromEnv: readonly string[]): Promise<string[]> {

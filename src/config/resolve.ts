@@ -225,6 +225,7 @@ function resolveModel(
     sleepResidualBytes: eviction.process === "keep_running" ? m.sleep_residual_gb * GIB : 0,
     priority: m.priority,
     pinned: m.pinned,
+    sendLoadingState: m.send_loading_state ?? raw.send_loading_state,
   };
 }
 

@@ -67,6 +67,8 @@ export const ModelSchema = z.strictObject({
   priority: z.number().int().min(-1000).max(1000).default(0),
   /** Never evicted to make room or by ttl_secs (an operator can still evict it). */
   pinned: z.boolean().default(false),
+  /** Overrides the top-level send_loading_state for this model. */
+  send_loading_state: z.boolean().optional(),
 });
 
 export const DeviceSchema = z.strictObject({
@@ -145,6 +147,7 @@ export const ConfigSchema = z.strictObject({
   nvidia_smi_path: z.string().min(1).nullable().default(null),
   gpu_memory_headroom_gb: z.number().min(0).max(10_000).default(1),
   access_log: z.boolean().default(true),
+  send_loading_state: z.boolean().default(false),
   // Deprecated (reference v0.1–v0.2).
   vllm_logging: z.boolean().optional(),
 });

@@ -42,6 +42,8 @@ export interface ModelConfig {
   readonly priority: number;
   /** Never evicted by the scheduler (memory fit, ttl_secs); only an operator's evict. */
   readonly pinned: boolean;
+  /** A streaming chat request that waits for this model gets progress as reasoning_content chunks. */
+  readonly sendLoadingState: boolean;
 }
 
 /** A device llmux plans memory on. */

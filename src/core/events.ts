@@ -68,8 +68,13 @@ export class EventBus {
         logger("events").error("Listener of {type} failed: {error}", { type: event.type, error }));
   }
 
-  on(listener: EventListener): void {
+  /** Adds a listener; returns its removal (a request following a switch listens only while it waits). */
+  on(listener: EventListener): () => void {
     this.#listeners.push(listener);
+    return () => {
+      const i = this.#listeners.indexOf(listener);
+      if (i >= 0) this.#listeners.splice(i, 1);
+    };
   }
 
   emit(event: LlmuxEvent): void {

@@ -43,9 +43,10 @@ export function guardedBody(
   }, { highWaterMark: 0 });
 }
 
-function sseErrorEvent(reason: unknown): string {
+/** An OpenAI-shaped error as the last SSE event of a stream that already answered 200, then [DONE]. */
+export function sseErrorEvent(reason: unknown, prefix = "Stream interrupted: "): string {
   const status = reason instanceof LlmuxError ? reason.status : 502;
   const type = reason instanceof LlmuxError ? reason.code : "upstream_error";
-  const error = { message: `Stream interrupted: ${describe(reason)}`, type, param: null, code: status };
+  const error = { message: `${prefix}${describe(reason)}`, type, param: null, code: status };
   return `\ndata: ${JSON.stringify({ error })}\n\ndata: [DONE]\n\n`;
 }

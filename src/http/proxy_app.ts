@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import type { Clock } from "../core/clock.ts";
 import {
   BadRequestError,
@@ -19,6 +19,7 @@ import { errorResponse } from "./errors.ts";
 import { forward, requestHeaderDrops } from "./forward.ts";
 import { extractModel, readBody, ReadDeadlines, withModel } from "./request_body.ts";
 import { type AccessEntry, logAccess, requestIdOf } from "./request_id.ts";
+import { waitingStream } from "./waiting_stream.ts";
 
 /** The part of the switcher the HTTP layer needs. */
 export interface ModelGate {
@@ -40,6 +41,8 @@ export interface ProxyAppDeps {
   readonly pools?: { get(model: string): Deno.HttpClient };
   /** Accepted API keys; when it holds any, every request but `GET /health` needs one. */
   readonly keys?: ApiKeys;
+  /** send_loading_state's first line for `model`: "waking qwen-8b (L1), about 3 s". */
+  readonly loadingLine?: (model: string) => string;
 }
 
 /**
@@ -124,6 +127,86 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
     return res;
   });
 
+  /** The answer to a streaming request that waits for a switch: 200 at once, then waiting_stream.ts. */
+  const waitingResponse = (
+    c: Context,
+    w: {
+      pending: Promise<InFlightGuard>;
+      model: string;
+      requestId: string;
+      path: string;
+      arrived: number;
+      target: string;
+      outBody: BodyInit | null;
+      headerDrops: ReadonlySet<string>;
+    },
+  ): Response => {
+    const req = c.req.raw;
+    const engine = config.models.get(w.model)!;
+    let bytes = 0;
+    let queueMs = 0;
+    const body = waitingStream({
+      model: w.model,
+      requestId: w.requestId,
+      pending: w.pending,
+      admitted: async (admitted) => {
+        const permitted = limited(admitted, limiters.get(w.model)!, req.signal);
+        const guard = permitted instanceof Promise ? await permitted : permitted;
+        queueMs = deps.clock.now() - w.arrived;
+        return await forward(
+          {
+            model: w.model,
+            url: `http://${engine.engineHost}:${engine.port}${w.target}`,
+            method: req.method,
+            headers: req.headers,
+            drop: w.headerDrops,
+            body: w.outBody,
+            clientSignal: req.signal,
+            client: deps.pools?.get(w.model),
+            requestId: w.requestId,
+          },
+          guard,
+          deps.fetch,
+        );
+      },
+      ...(engine.sendLoadingState && w.path === "/v1/chat/completions" && deps.events
+        ? { loading: { first: deps.loadingLine?.(w.model) ?? `waking ${w.model}`, events: deps.events } }
+        : {}),
+      clock: deps.clock,
+      onBytes: (n) => void (bytes += n),
+    });
+    deps.events?.emit({
+      type: "request_served",
+      model: w.model,
+      status: 200,
+      seconds: (deps.clock.now() - w.arrived) / 1000,
+      queueWaitSeconds: 0,
+      requestId: w.requestId,
+    });
+    const done = () =>
+      access({
+        requestId: w.requestId,
+        method: req.method,
+        path: w.path,
+        model: w.model,
+        status: 200,
+        totalMs: deps.clock.now() - w.arrived,
+        queueMs,
+        switched: true,
+        bytes,
+      });
+    const completed = (c.env as Deno.ServeHandlerInfo | undefined)?.completed;
+    if (completed) completed.then(done, done);
+    return new Response(body, {
+      headers: {
+        // As vLLM (Starlette) labels its own streams.
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-cache",
+        "x-request-id": w.requestId,
+      },
+    });
+  };
+
   app.all("*", async (c) => {
     const req = c.req.raw;
     const requestId = requestIdOf(req.headers);
@@ -168,12 +251,33 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
       let admitted = gate.tryAcquire?.(model) ?? null;
       if (admitted === null) {
         switched = true;
-        admitted = await gate.acquire(model, req.signal);
+        const pending = gate.acquire(model, req.signal);
+        if (isStreaming(path, bytes)) {
+          // Immediate refusals (queue full, manual mode, shutting down) keep their status; a real wait
+          // answers 200 at once and keeps the stream alive (waiting_stream.ts).
+          const now = await settledNow(pending, deps.clock);
+          if (now === undefined) {
+            return waitingResponse(c, {
+              pending,
+              model,
+              requestId,
+              path,
+              arrived,
+              target,
+              outBody,
+              headerDrops,
+            });
+          }
+          if ("error" in now) throw now.error;
+          admitted = now.guard;
+        } else {
+          admitted = await pending;
+        }
       }
       const permitted = limited(admitted, limiters.get(model)!, req.signal);
       const guard = permitted instanceof Promise ? await permitted : permitted;
       queueWaitMs = deps.clock.now() - arrived;
-      let bytes = 0;
+      let sent = 0;
       const completed = (c.env as Deno.ServeHandlerInfo | undefined)?.completed;
       const res = await forward(
         {
@@ -187,7 +291,7 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
           completed,
           client: deps.pools?.get(model),
           requestId,
-          ...(config.accessLog ? { onBytes: (n: number) => void (bytes += n) } : {}),
+          ...(config.accessLog ? { onBytes: (n: number) => void (sent += n) } : {}),
         },
         guard,
         deps.fetch,
@@ -209,7 +313,7 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
             queueMs: queueWaitMs,
             switched,
             // Counted where the body passes through llmux's loop (SSE); a native pass-through is not.
-            bytes: length !== null ? Number(length) : counted ? bytes : null,
+            bytes: length !== null ? Number(length) : counted ? sent : null,
           });
         if (completed) completed.then(done, done);
         else done();
@@ -223,6 +327,32 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
     }
   });
   return app;
+}
+
+/** Whether the request is a completion stream (`"stream": true`): only those can wait with a 200 sent. */
+function isStreaming(path: string, bytes: Uint8Array | null): boolean {
+  if (bytes === null || (path !== "/v1/chat/completions" && path !== "/v1/completions")) return false;
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes))?.stream === true;
+  } catch {
+    return false;
+  }
+}
+
+/** The promise's outcome if it settles within one timer turn (a refusal), else undefined (a real wait). */
+async function settledNow<T>(
+  p: Promise<T>,
+  clock: Clock,
+): Promise<{ guard: T } | { error: unknown } | undefined> {
+  let cancel = () => {};
+  const turn = new Promise<undefined>((resolve) => {
+    cancel = clock.setTimer(0, () => resolve(undefined));
+  });
+  try {
+    return await Promise.race([p.then((guard) => ({ guard }), (error) => ({ error })), turn]);
+  } finally {
+    cancel();
+  }
 }
 
 /**

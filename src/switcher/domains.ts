@@ -67,6 +67,10 @@ export class SwapDomains {
     return this.#byModel.get(model)?.tryAcquire(model) ?? null;
   }
 
+  etaSecs(model: string): number | undefined {
+    return this.#byModel.get(model)?.etaSecs(model);
+  }
+
   retryAfterSecs(model: string | undefined): number {
     const s = model === undefined ? undefined : this.#byModel.get(model);
     return s ? s.retryAfterSecs(model) : 1;

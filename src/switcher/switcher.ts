@@ -243,11 +243,20 @@ export class Switcher {
    * ahead of it plus its own, in whole seconds, at least 1.
    */
   retryAfterSecs(model: string | undefined): number {
-    const active = this.#activeModel();
     if (model === undefined || !this.#slots.has(model) || this.#awake.has(model)) return 1;
-    const costMs = this.#deps.costs?.estimateMs(active, model) ?? 0;
+    return Math.max(1, Math.ceil(this.etaSecs(model) ?? 0));
+  }
+
+  /**
+   * About how long until `model` serves: its measured switch cost times the switches queued ahead plus its
+   * own (seconds); 0 when awake, undefined when the cost was never measured.
+   */
+  etaSecs(model: string): number | undefined {
+    if (this.#awake.has(model)) return 0;
+    const costMs = this.#deps.costs?.estimateMs(this.#activeModel(), model);
+    if (costMs === undefined) return undefined;
     const ahead = this.#scheduled.size + (this.#inProgress !== null && this.#inProgress !== model ? 1 : 0);
-    return Math.max(1, Math.ceil((costMs / 1000) * (ahead + 1)));
+    return (costMs / 1000) * (ahead + 1);
   }
 
   /** Per model: how long ago it was last used and how long until its idle TTL evicts it (ms; null: never). */

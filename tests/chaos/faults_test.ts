@@ -111,7 +111,22 @@ Deno.test("chaos: SIGTERM under load finishes in-flight streams, answers queued 
       () => d.chat("a", "stream", { stream: true, max_tokens: 100, ignore_eos: true }),
     ),
   );
-  const bodies = streams.map((s) => s.text());
+  // Each stream answers 200 while a starts; they are in flight once a's own events flow.
+  const readers = streams.map((s) => s.body!.pipeThrough(new TextDecoderStream()).getReader());
+  const begun = await Promise.all(readers.map(async (r) => {
+    let text = "";
+    while (!text.includes("data: ")) {
+      const { value, done } = await r.read();
+      if (done) break;
+      text += value;
+    }
+    return text;
+  }));
+  const bodies = readers.map(async (r, i) => {
+    let text = begun[i]!;
+    for (let c = await r.read(); !c.done; c = await r.read()) text += c.value;
+    return text;
+  });
   // Queued behind a's drain and b's slow start.
   const queued = Array.from({ length: 5 }, () => d.chat("b", "queued"));
   // SIGTERM only once all five are inside llmux (queued), not still on their way in.

@@ -100,11 +100,17 @@ Deno.test("llmux answers 50 concurrent requests for three models", async () => {
 Deno.test("llmux lets an in-flight stream finish on SIGTERM, then stops every engine", async () => {
   const d = await RunningDaemon.start({ models: { a: { extraArgs: ["--token-delay-ms", "50"] } } });
   const stream = await d.chat("a", "one two three four five six seven eight", { stream: true });
-  const body = stream.text();
-  await new Promise((r) => setTimeout(r, 60));
+  // The stream answers 200 while its model starts: stop once the model's own events flow.
+  const reader = stream.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("data: ")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
   const status = await d.stop();
   assertEquals(status.code, 0);
-  const text = await body;
+  for (let r = await reader.read(); !r.done; r = await reader.read()) text += r.value;
   assert(
     text.endsWith("data: [DONE]\n\n") && !text.includes('"error"'),
     "the stream completed during the grace period",
