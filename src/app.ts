@@ -29,6 +29,7 @@ import { portOwner } from "./engine/port_owner.ts";
 import { MemoryResidency } from "./residency/memory.ts";
 import { queryGpus, resolveDevices, watchDivergence } from "./residency/nvidia_smi.ts";
 import { fmtGb } from "./residency/plan.ts";
+import { Reloader, type ReloadReport } from "./reload/reloader.ts";
 
 /** How often llmux compares its memory plan with nvidia-smi. */
 const DIVERGENCE_CHECK_MS = 30_000;
@@ -36,6 +37,8 @@ const DIVERGENCE_CHECK_MS = 30_000;
 export interface Daemon {
   /** The bound proxy port (useful with port 0). */
   readonly port: number;
+  /** Re-reads the config file and applies it (undefined without one); throws when it is refused. */
+  readonly reload: (() => Promise<ReloadReport>) | undefined;
   readonly switcher: SwapDomains;
   readonly orchestrator: EngineOrchestrator;
   /** Stops accepting, lets in-flight requests finish within the grace period, stops every engine group. */
@@ -51,6 +54,11 @@ export interface DaemonOptions {
   readonly awsCredentials?: { accessKeyId?: string; secretAccessKey?: string };
   /** The engines' base environment, already scrubbed of secrets (see scrubEnvironment). */
   readonly engineEnv: Readonly<Record<string, string>>;
+  /**
+   * Re-reads and validates the config file, for SIGHUP, POST /control/reload and --watch-config (absent:
+   * no file to reload, as in the demo: SIGHUP only re-reads the API keys).
+   */
+  readonly load?: () => Promise<{ config: Config; warnings: string[] }>;
   /** The daemon's and engines' log lines, for GET /api/logs/stream (absent: no log stream). */
   readonly logs?: History<LogLine>;
   /** API keys from LLMUX_API_KEYS, added to the config's api_keys and api_keys_file. */
@@ -63,6 +71,8 @@ export interface DaemonOptions {
  */
 export async function startDaemon(config: Config, opts: DaemonOptions): Promise<Daemon> {
   const log = logger("daemon");
+  // The running config: a reload swaps it; the proxy and the metrics read it on every use.
+  const live = { config };
   const clock = systemClock;
   const fetch = globalThis.fetch.bind(globalThis);
   const events = new EventBus();
@@ -109,16 +119,17 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   const groups = swapDomains(new Map([...config.models].map(([name, m]) => [name, m.gpus])));
   // Known device sizes turn on memory-fit residency: several models awake per domain where they fit.
   const devices = await resolveDevices(config, (path) => queryGpus(path, clock));
-  const switcher = new SwapDomains(groups.map((models) => {
+  const newDomain = (models: string[]) => {
     const memory = devices === null
       ? undefined
-      : MemoryResidency.forDomain(config, devices, models, (m) => orchestrator.state(m));
+      : MemoryResidency.forDomain(live.config, devices, models, (m) => orchestrator.state(m));
     return {
-      gpus: [...new Set(models.flatMap((m) => config.models.get(m)!.gpus))].sort((a, b) => a - b),
+      gpus: [...new Set(models.flatMap((m) => live.config.models.get(m)!.gpus))].sort((a, b) => a - b),
       switcher: newSwitcher(models, memory),
       memory,
     };
-  }));
+  };
+  const switcher = new SwapDomains(groups.map(newDomain));
   if (devices !== null) {
     log.info("Memory-fit residency on {devices} (headroom {headroom} GB)", {
       devices: devices.map((d) => `gpu ${d.index}: ${fmtGb(d.totalBytes)} GB`).join(", "),
@@ -141,6 +152,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     });
   }
   function newSwitcher(models: string[], residency: MemoryResidency | undefined): Switcher {
+    const config = live.config;
     return new Switcher(
       {
         models,
@@ -175,8 +187,27 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   }
 
   const keys = new ApiKeys(await collectApiKeys(config, opts.envApiKeys ?? []));
+  const reloader = opts.load === undefined ? undefined : new Reloader({
+    load: opts.load,
+    live,
+    switcher,
+    engines: orchestrator,
+    newDomain: (model) => newDomain([model]),
+    policyFor: (c) => createPolicy(c.policy),
+    readKeys: async (c) => {
+      const next = await collectApiKeys(c, opts.envApiKeys ?? []);
+      return () => {
+        keys.replace(next);
+        if (c.apiKeysFile !== null) {
+          log.info("Config reload: reloaded API keys ({n} accepted)", { n: keys.size });
+        }
+      };
+    },
+    log: logger("reload"),
+  });
+  const reload = reloader && (() => reloader.reload());
   // SIGHUP (a closed terminal, `systemctl reload`) must never kill llmux and orphan its engines.
-  const stopKeyReload = reloadKeysOnHangup(config, opts, keys);
+  const stopKeyReload = reloadOnHangup(config, opts, keys, reload);
   if (keys.enabled) log.info("Proxy requires an API key ({n} accepted)", { n: keys.size });
   else if (!LOOPBACK.includes(config.host)) {
     log.warn("Proxy on {host} has no API key: anyone who can reach it can use every model (see api_keys)", {
@@ -213,7 +244,9 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   try {
     if (config.metricsPort > 0) {
       const registry = createMetrics({
-        models: [...config.models.keys()],
+        get models() {
+          return [...live.config.models.keys()];
+        },
         events,
         costs,
         activeModels: () => switcher.activeModels(),
@@ -254,11 +287,12 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
           switcher,
           engines: orchestrator,
           token,
+          ...(reload ? { reload } : {}),
           checkpointConfigured: config.checkpoint !== null,
           log: logger("admin"),
           streams: { events: history, logs: opts.logs, clock, closed: stopWatching.signal },
           info: {
-            pinned: (m) => config.models.get(m)?.pinned ?? false,
+            pinned: (m) => live.config.models.get(m)?.pinned ?? false,
             costs: () => costs.all(),
             measured: () => measured,
           },
@@ -270,7 +304,9 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
       config.host,
       config.port,
       createProxyApp({
-        config,
+        get config() {
+          return live.config;
+        },
         gate: switcher,
         fetch,
         log: logger("http"),
@@ -328,7 +364,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
       pools.closeAll();
       log.info("All engines stopped; bye");
     })();
-  return { port: (proxy.addr as Deno.NetAddr).port, switcher, orchestrator, shutdown };
+  return { port: (proxy.addr as Deno.NetAddr).port, switcher, orchestrator, shutdown, reload };
 }
 
 const LOOPBACK = ["127.0.0.1", "localhost", "::1"];
@@ -365,10 +401,25 @@ async function readKeyFile(path: string): Promise<string[]> {
 }
 
 /** SIGHUP re-reads api_keys_file; a failed read keeps the keys in force. Returns the unsubscribe. */
-function reloadKeysOnHangup(config: Config, opts: DaemonOptions, keys: ApiKeys): () => void {
+/** SIGHUP: a config reload (with a config file), else a re-read of the API keys file. */
+function reloadOnHangup(
+  config: Config,
+  opts: DaemonOptions,
+  keys: ApiKeys,
+  reload: (() => Promise<ReloadReport>) | undefined,
+): () => void {
   const log = logger("daemon");
   const onHangup = () =>
-    void spawnTask("reload api_keys_file", async () => {
+    void spawnTask("reload on SIGHUP", async () => {
+      if (reload) {
+        log.info("SIGHUP: reloading the config file");
+        try {
+          await reload();
+        } catch (err) {
+          log.error("SIGHUP: config not reloaded, nothing changed: {error}", { error: describe(err) });
+        }
+        return;
+      }
       if (config.apiKeysFile === null) {
         log.info("SIGHUP: nothing to reload (no api_keys_file); still running");
         return;

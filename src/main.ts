@@ -4,6 +4,7 @@ import { systemClock } from "./core/clock.ts";
 import { ConfigError, describe, UsageError } from "./core/errors.ts";
 import { logger, type LogLine, setupLogging } from "./core/log.ts";
 import { History } from "./core/history.ts";
+import { watchConfig } from "./reload/watch.ts";
 import { loadConfigFile } from "./config/load.ts";
 import type { Config, Eviction } from "./config/types.ts";
 import { demoBanner, demoConfig } from "./demo.ts";
@@ -25,8 +26,9 @@ import { parseKeyList } from "./http/api_keys.ts";
 const HELP = `llmux ${VERSION}: many LLMs, one GPU, one OpenAI-compatible endpoint
 
 Usage:
-  llmux [--config FILE] [--port N] [--verbose] [--log-format text|json]
-                                               serve (default config: config.json; .yaml/.yml read as YAML)
+  llmux [--config FILE] [--port N] [--verbose] [--log-format text|json] [--watch-config]
+                                               serve (default config: config.json; .yaml/.yml read as YAML);
+                                               --watch-config reloads the file when it changes
   llmux --validate MODEL [--policies w+p,...]  sleep/wake each policy, compare answers, print a table
         (--levels 1,2,3 is the older spelling: 1 offload, 2 discard, 3 stop)
   llmux --checkpoint MODEL [--eviction w+checkpoint] [--no-warmup] [--force]
@@ -41,7 +43,8 @@ Usage:
 
 Environment: LLMUX_ADMIN_TOKEN (admin API bearer token; overrides admin_token),
   LLMUX_API_KEYS (comma-separated proxy API keys, added to api_keys).
-Signals: SIGTERM/SIGINT shut down gracefully; SIGHUP re-reads api_keys_file.
+Signals: SIGTERM/SIGINT shut down gracefully; SIGHUP reloads the config file (POST /control/reload on the
+  admin port does the same).
 Exit codes: 0 ok, 1 runtime failure or failed validation, 2 bad config or usage.`;
 
 const DEFAULT_POLICIES = "offload+keep_running,discard+keep_running";
@@ -67,6 +70,7 @@ async function main(argv: string[]): Promise<number> {
       force: { type: "boolean", default: false },
       "restore-detached": { type: "string" },
       "check-config": { type: "string" },
+      "watch-config": { type: "boolean", default: false },
       policies: { type: "string" },
       levels: { type: "string" },
       version: { type: "boolean", short: "V", default: false },
@@ -101,11 +105,14 @@ async function main(argv: string[]): Promise<number> {
 
   let config: Config;
   let warnings: string[] = [];
+  // The file a reload re-reads (none for the demo).
+  const configFile = isDemo ? undefined : values.config ?? "config.json";
+  if (values["watch-config"] && isDemo) throw new UsageError("llmux demo has no config file to watch");
   if (isDemo) {
     if (values.config) throw new UsageError("llmux demo uses an embedded config; --config is not accepted");
     config = demoConfig(port ?? 3000);
   } else {
-    ({ config, warnings } = await loadConfigFile(values.config ?? "config.json", { portOverride: port }));
+    ({ config, warnings } = await loadConfigFile(configFile!, { portOverride: port }));
   }
   // The admin API's log stream replays the last lines to a dashboard or tool that connects late.
   const logs = config.adminPort === null ? undefined : new History<LogLine>(2000);
@@ -158,10 +165,15 @@ async function main(argv: string[]): Promise<number> {
     signal: startup.signal,
     awsCredentials: awsCredentials(config),
     ...(logs ? { logs } : {}),
+    ...(configFile === undefined ? {} : { load: () => loadConfigFile(configFile, { portOverride: port }) }),
   });
+  const stopWatching = values["watch-config"] && configFile !== undefined && daemon.reload
+    ? watchConfig(configFile, daemon.reload)
+    : () => {};
   if (isDemo) console.log(demoBanner(daemon.port, config));
   const sig = await signalled;
   logger("daemon").info("Received {sig}", { sig });
+  stopWatching();
   await daemon.shutdown();
   return 0;
 }

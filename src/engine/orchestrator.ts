@@ -1,7 +1,7 @@
 import type { Clock } from "../core/clock.ts";
 import type { EventBus } from "../core/events.ts";
 import { engineLogger, logger } from "../core/log.ts";
-import type { Config, Eviction } from "../config/types.ts";
+import type { Config, Eviction, ModelConfig } from "../config/types.ts";
 import type { FetchFn } from "./client.ts";
 import type { EngineExit, EngineState, Lifecycle, SleepOutcome } from "./lifecycle.ts";
 import type { Spawner } from "./spawner.ts";
@@ -36,6 +36,7 @@ export class EngineOrchestrator implements Lifecycle {
   readonly #engines = new Map<string, VllmEngine>();
   readonly #evictions = new Map<string, Eviction>();
   readonly #exitListeners: Array<(exit: EngineExit) => void> = [];
+  readonly #newEngine: (model: ModelConfig) => VllmEngine;
 
   constructor(config: Config, deps: OrchestratorDeps) {
     const log = logger("engine");
@@ -54,35 +55,54 @@ export class EngineOrchestrator implements Lifecycle {
         log: logger("checkpoint"),
       })
       : undefined;
+    this.#newEngine = (model) =>
+      new VllmEngine(
+        {
+          model,
+          vllmCommand: config.vllmCommand,
+          startupTimeoutMs: config.startupTimeoutMs,
+          stopGraceMs: STOP_GRACE_MS,
+          controlTimeoutMs: config.controlTimeoutMs,
+          engineLogLevel: config.engineLogLevel,
+        },
+        {
+          ...deps,
+          log,
+          engineLog: engineLogger(model.name),
+          cuda,
+          checkpointer,
+          beforeDump: () => deps.pools?.reset(model.name),
+          procfs,
+          onSpawned: () => deps.events?.emit({ type: "engine_started", model: model.name }),
+          onUnexpectedExit: (detail) => {
+            for (const listener of this.#exitListeners) listener({ model: model.name, detail });
+          },
+        },
+      );
     for (const model of config.models.values()) {
       this.#evictions.set(model.name, model.eviction);
-      this.#engines.set(
-        model.name,
-        new VllmEngine(
-          {
-            model,
-            vllmCommand: config.vllmCommand,
-            startupTimeoutMs: config.startupTimeoutMs,
-            stopGraceMs: STOP_GRACE_MS,
-            controlTimeoutMs: config.controlTimeoutMs,
-            engineLogLevel: config.engineLogLevel,
-          },
-          {
-            ...deps,
-            log,
-            engineLog: engineLogger(model.name),
-            cuda,
-            checkpointer,
-            beforeDump: () => deps.pools?.reset(model.name),
-            procfs,
-            onSpawned: () => deps.events?.emit({ type: "engine_started", model: model.name }),
-            onUnexpectedExit: (detail) => {
-              for (const listener of this.#exitListeners) listener({ model: model.name, detail });
-            },
-          },
-        ),
-      );
+      this.#engines.set(model.name, this.#newEngine(model));
     }
+  }
+
+  /**
+   * Adds a model (config reload), or replaces one whose engine is stopped with its new settings; the next
+   * wake starts it with them. A running engine is never replaced: stop it first.
+   */
+  setModel(model: ModelConfig): void {
+    const current = this.#engines.get(model.name);
+    if (current && current.state !== "stopped") {
+      throw new Error(`cannot replace '${model.name}' while its engine is ${current.state}`);
+    }
+    this.#evictions.set(model.name, model.eviction);
+    this.#engines.set(model.name, this.#newEngine(model));
+  }
+
+  /** Stops the model's engine group and forgets the model (config reload). */
+  async removeModel(name: string): Promise<void> {
+    await this.#engine(name).stop();
+    this.#engines.delete(name);
+    this.#evictions.delete(name);
   }
 
   wake(model: string, signal: AbortSignal): Promise<void> {

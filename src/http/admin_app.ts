@@ -33,6 +33,8 @@ export interface AdminAppDeps {
   /** Whether the config has a `checkpoint` section (cuda_suspend and checkpoint need it). */
   readonly checkpointConfigured: boolean;
   readonly log: Logger;
+  /** Config reload (POST /control/reload); absent when llmux runs without a config file. */
+  readonly reload?: () => Promise<unknown>;
   /** More for the status and the dashboard: config pins, measured switch costs, nvidia-smi's last look. */
   readonly info?: {
     pinned(model: string): boolean;
@@ -178,6 +180,17 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
   app.get("/api/logs/stream", (c) => {
     const model = c.req.query("model");
     return feed(c, deps.streams?.logs, model ? (l: LogLine) => l.model === model : undefined);
+  });
+
+  app.post("/control/reload", async (c) => {
+    if (!deps.reload) throw new AdminError(404, "No config file to reload (llmux demo)");
+    try {
+      return c.json(await deps.reload());
+    } catch (err) {
+      // Invalid file or a change only a restart can make: nothing changed.
+      deps.log.error("Config not reloaded, nothing changed: {error}", { error: describe(err) });
+      throw new AdminError(400, `Config not reloaded, nothing changed: ${describe(err)}`);
+    }
   });
 
   app.get("/control/status", (c) => {

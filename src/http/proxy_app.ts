@@ -31,6 +31,10 @@ export interface ModelGate {
 }
 
 export interface ProxyAppDeps {
+  /**
+   * Read on every request: a config reload swaps it (models added, removed, retuned). The keys that need a
+   * restart (proxy_allowed_paths, body limits, credential forwarding) are read once.
+   */
   readonly config: Config;
   readonly gate: ModelGate;
   readonly fetch: FetchFn;
@@ -52,15 +56,25 @@ export interface ProxyAppDeps {
  * error body; a request it rejects is logged and counted (`request_rejected`).
  */
 export function createProxyApp(deps: ProxyAppDeps): Hono {
-  const { config, gate, log } = deps;
+  const { gate, log } = deps;
+  const config = deps.config;
   const keys = deps.keys ?? new ApiKeys();
   const routes = new RouteTable(config.proxyAllowedPaths);
   const app = new Hono();
-  const names = [...config.models.keys()].sort();
-  const modelList = JSON.stringify({
-    object: "list",
-    data: names.map((id) => ({ id, object: "model", created: 0, owned_by: "llmux" })),
-  });
+  // The model list, recomputed when a reload swaps the config.
+  let listed: { config: Config; names: string[]; body: string } | undefined;
+  const modelList = () => {
+    const current = deps.config;
+    if (listed?.config !== current) {
+      const names = [...current.models.keys()].sort();
+      const body = JSON.stringify({
+        object: "list",
+        data: names.map((id) => ({ id, object: "model", created: 0, owned_by: "llmux" })),
+      });
+      listed = { config: current, names, body };
+    }
+    return listed;
+  };
   const json = (body: string, id: string) =>
     new Response(body, { headers: { "content-type": "application/json", "x-request-id": id } });
   const health = JSON.stringify({ status: "ok" });
@@ -77,15 +91,18 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
     contentType: true,
   });
   // Per-engine cap on forwarded requests: a burst released by a switch waits here, holding no socket.
-  const limiters = new Map(
-    [...config.models.keys()].map((m) => [m, new Semaphore(config.maxConcurrentRequests)]),
-  );
+  const limiters = new Map<string, Semaphore>();
+  const limiterOf = (model: string) => {
+    let l = limiters.get(model);
+    if (!l) limiters.set(model, l = new Semaphore(config.maxConcurrentRequests));
+    return l;
+  };
   // The model of a request that failed after naming one, for its Retry-After (set on the error path only).
   const modelOf = new WeakMap<Request, string>();
   // Each request's id and arrival, for the error path's header and access-log line.
   const started = new WeakMap<Request, { id: string; at: number }>();
   const access = (e: AccessEntry) => {
-    if (config.accessLog) logAccess(log, e);
+    if (deps.config.accessLog) logAccess(log, e);
   };
 
   app.onError((err, c) => {
@@ -142,7 +159,7 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
     },
   ): Response => {
     const req = c.req.raw;
-    const engine = config.models.get(w.model)!;
+    const engine = deps.config.models.get(w.model)!;
     let bytes = 0;
     let queueMs = 0;
     const body = waitingStream({
@@ -150,7 +167,7 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
       requestId: w.requestId,
       pending: w.pending,
       admitted: async (admitted) => {
-        const permitted = limited(admitted, limiters.get(w.model)!, req.signal);
+        const permitted = limited(admitted, limiterOf(w.model), req.signal);
         const guard = permitted instanceof Promise ? await permitted : permitted;
         queueMs = deps.clock.now() - w.arrived;
         return await forward(
@@ -218,13 +235,14 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
     const isHealth = route.kind === "local" && route.route === "/health";
     if (keys.enabled && !isHealth && !keys.accepts(req.headers)) throw new InvalidApiKeyError();
     if (route.kind === "not_found") throw new RouteNotFoundError(route.message);
-    if (route.kind === "local") return json(route.route === "/health" ? health : modelList, requestId);
+    if (route.kind === "local") return json(route.route === "/health" ? health : modelList().body, requestId);
 
     const { bytes, decoded } = await readBody(req, limits);
     const extracted = extractModel(req.headers, bytes);
     const { model, bodyModel, form } = extracted instanceof Promise ? await extracted : extracted;
-    const engine = config.models.get(model);
-    if (!engine) throw new ModelNotFoundError(model, names);
+    const current = deps.config;
+    const engine = current.models.get(model);
+    if (!engine) throw new ModelNotFoundError(model, modelList().names);
     let outBody: BodyInit | null = bytes as BodyInit | null;
     let headerDrops = decoded ? dropDecoded : drop;
     if (bytes && bodyModel !== undefined && bodyModel !== engine.servedName) {
@@ -274,7 +292,7 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
           admitted = await pending;
         }
       }
-      const permitted = limited(admitted, limiters.get(model)!, req.signal);
+      const permitted = limited(admitted, limiterOf(model), req.signal);
       const guard = permitted instanceof Promise ? await permitted : permitted;
       queueWaitMs = deps.clock.now() - arrived;
       let sent = 0;
@@ -291,13 +309,13 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
           completed,
           client: deps.pools?.get(model),
           requestId,
-          ...(config.accessLog ? { onBytes: (n: number) => void (sent += n) } : {}),
+          ...(current.accessLog ? { onBytes: (n: number) => void (sent += n) } : {}),
         },
         guard,
         deps.fetch,
       );
       served(res.status);
-      if (config.accessLog) {
+      if (current.accessLog) {
         // Logged once the body is delivered: its time and size are known then.
         const length = res.headers.get("content-length");
         const counted = !completed ||

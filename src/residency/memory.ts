@@ -47,7 +47,7 @@ export function holdingOf(state: EngineState): Holding {
  */
 export class MemoryResidency implements Residency {
   readonly #devices: readonly DeviceConfig[];
-  readonly #footprints: ReadonlyMap<string, Footprint>;
+  readonly #footprints: Map<string, Footprint>;
   readonly #headroomBytes: number;
   readonly #state: (model: string) => EngineState;
 
@@ -58,12 +58,22 @@ export class MemoryResidency implements Residency {
     state: (model: string) => EngineState,
   ) {
     this.#devices = devices;
-    this.#footprints = footprints;
+    this.#footprints = new Map(footprints);
     this.#headroomBytes = headroomBytes;
     this.#state = state;
   }
 
   /** The residency of `models` (one domain) on the devices they use. */
+  /** Config reload: a model joins the domain or its settings (share, priority, pinned) change. */
+  setFootprint(config: Config, name: string): void {
+    this.#footprints.set(name, footprint(config, name));
+  }
+
+  /** Config reload: a model leaves the domain. */
+  deleteFootprint(name: string): void {
+    this.#footprints.delete(name);
+  }
+
   static forDomain(
     config: Config,
     devices: readonly DeviceConfig[],

@@ -1,6 +1,7 @@
 import { ModelNotFoundError } from "../core/errors.ts";
 import type { InFlightGuard } from "./in_flight.ts";
 import type { DeviceLedger } from "../residency/plan.ts";
+import type { Config } from "../config/types.ts";
 import type { SwitchMode } from "./switch_mode.ts";
 import type { Switcher, SwitcherState } from "./switcher.ts";
 
@@ -31,20 +32,81 @@ export function swapDomains(devices: ReadonlyMap<string, readonly number[]>): st
 export interface Domain {
   readonly switcher: Switcher;
   readonly gpus: readonly number[];
-  readonly memory?: { ledger(): DeviceLedger[] };
+  readonly memory?: {
+    ledger(): DeviceLedger[];
+    /** Config reload: a model's footprint joins or changes, or leaves. */
+    setFootprint?(config: Config, name: string): void;
+    deleteFootprint?(name: string): void;
+  };
 }
+
+/** A config reload that only a restart can apply (a model that would join two swap domains). */
+export class RestartNeededError extends Error {}
 
 /**
  * The swap domains of a host, each with its own switcher (its own lock, queue and active model): a switch
  * in one never waits on another. Requests and operator calls go to the domain of the model they name.
  */
 export class SwapDomains {
-  readonly domains: readonly Domain[];
+  readonly #domains: Domain[];
   readonly #byModel = new Map<string, Switcher>();
 
   constructor(domains: readonly Domain[]) {
-    this.domains = domains;
+    this.#domains = [...domains];
     for (const d of domains) for (const m of d.switcher.models) this.#byModel.set(m, d.switcher);
+  }
+
+  get domains(): readonly Domain[] {
+    return this.#domains;
+  }
+
+  /**
+   * Config reload: `model` on `gpus` joins the domain whose devices it shares, or a new one made by
+   * `create` (its switcher over just this model). One that would join two domains needs a restart.
+   */
+  addModel(model: string, gpus: readonly number[], create: (gpus: readonly number[]) => Domain): Domain {
+    const joined = this.#domains.filter((d) => gpus.some((g) => d.gpus.includes(g)));
+    if (joined.length > 1) {
+      throw new RestartNeededError(
+        `'${model}' on gpu ${gpus.join("+")} would join the swap domains ${
+          joined.map((d) => `gpu ${d.gpus.join("+")}`).join(" and ")
+        } into one: restart llmux to apply it`,
+      );
+    }
+    let domain = joined[0];
+    if (domain && gpus.some((g) => !domain!.gpus.includes(g))) {
+      throw new RestartNeededError(
+        `'${model}' on gpu ${gpus.join("+")} would widen the swap domain gpu ${
+          domain.gpus.join("+")
+        }: restart llmux to apply it`,
+      );
+    }
+    if (domain) {
+      domain.switcher.addModel(model);
+    } else {
+      domain = create(gpus);
+      this.#domains.push(domain);
+    }
+    this.#byModel.set(model, domain.switcher);
+    return domain;
+  }
+
+  /** Config reload: `model` leaves its domain (drained first); an emptied domain ends. */
+  async removeModel(model: string): Promise<void> {
+    const s = this.#byModel.get(model);
+    if (!s) return;
+    await s.removeModel(model);
+    this.#byModel.delete(model);
+    if (s.models.length === 0) {
+      s.beginShutdown();
+      this.#domains.splice(this.#domains.findIndex((d) => d.switcher === s), 1);
+    }
+  }
+
+  /** The domain serving `model`. */
+  domainOf(model: string): Domain | undefined {
+    const s = this.#byModel.get(model);
+    return this.#domains.find((d) => d.switcher === s);
   }
 
   get models(): string[] {

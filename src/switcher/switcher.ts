@@ -106,8 +106,11 @@ interface Slot {
  * the slots and the state; policy snapshots live in policy_contexts.ts.)
  */
 export class Switcher {
-  readonly #settings: SwitcherSettings;
-  readonly #deps: SwitcherDeps;
+  #settings: SwitcherSettings;
+  #deps: SwitcherDeps;
+  /** Cancel the pending policy tick and liveness timers (one each, replaced as they re-arm). */
+  #cancelTick = () => {};
+  #cancelLiveness = () => {};
   readonly #slots = new Map<string, Slot>();
   readonly #mutex = new FifoMutex();
   /** Models with a switch task waiting for the lock (one is enough: it serves the whole queue). */
@@ -136,22 +139,98 @@ export class Switcher {
     this.#settings = settings;
     this.#deps = deps;
     this.#createdAt = deps.clock.now();
-    for (const model of settings.models) {
-      this.#slots.set(model, {
-        queue: new WaiterQueue(deps.clock),
-        // The moment a model runs out of work is when a policy may want to move on: no waiting for a tick.
-        inFlight: new InFlightSet(() => this.#onIdle(model)),
-        arrivals: new ArrivalStats(),
-        draining: false,
-        cancelTtl: undefined,
-        lastUsedAt: -Infinity,
-        ttlDeadline: undefined,
-      });
-    }
+    for (const model of settings.models) this.#addSlot(model);
     deps.lifecycle.onUnexpectedExit((exit) => this.#onEngineExit(exit));
     if (settings.livenessProbeMs) this.#scheduleLiveness(settings.livenessProbeMs);
-    if (deps.policy.tickIntervalMs !== undefined && deps.policy.tick) {
-      this.#scheduleTick(deps.policy.tickIntervalMs);
+    this.#startTicks();
+  }
+
+  #addSlot(model: string): void {
+    this.#slots.set(model, {
+      queue: new WaiterQueue(this.#deps.clock),
+      // The moment a model runs out of work is when a policy may want to move on: no waiting for a tick.
+      inFlight: new InFlightSet(() => this.#onIdle(model)),
+      arrivals: new ArrivalStats(),
+      draining: false,
+      cancelTtl: undefined,
+      lastUsedAt: -Infinity,
+      ttlDeadline: undefined,
+    });
+  }
+
+  #startTicks(): void {
+    this.#cancelTick();
+    const { policy } = this.#deps;
+    if (policy.tickIntervalMs !== undefined && policy.tick) this.#scheduleTick(policy.tickIntervalMs);
+  }
+
+  /** Config reload: a new model joins this domain, asleep until its first request. */
+  addModel(model: string): void {
+    if (!this.#slots.has(model)) this.#addSlot(model);
+  }
+
+  /**
+   * Config reload: the model leaves. New requests get 404 at once and queued ones fail with it; those in
+   * flight finish (bounded by drain_timeout). The caller stops its engine afterwards.
+   */
+  async removeModel(model: string): Promise<void> {
+    const slot = this.#slots.get(model);
+    if (!slot) return;
+    using _permit = await this.#mutex.acquire(this.#shutdown.signal);
+    this.#slots.delete(model);
+    this.#disarmTtl(slot);
+    this.#deferred.get(model)?.cancel();
+    this.#deferred.delete(model);
+    for (const w of slot.queue.takeAll()) w.fail(new ModelNotFoundError(model, this.models));
+    await this.#drain(model, slot, this.#deps.policy.drainBeforeSwitch());
+    this.#awake.delete(model);
+    if (this.#activeModel() === model) this.#setState({ kind: "idle" });
+  }
+
+  /**
+   * Config reload: the model's engine settings changed. Once it is idle (or after drain_timeout, drained),
+   * its engine is stopped under the switch lock and `apply` installs the new settings; the next request
+   * starts it with them.
+   */
+  async restartModel(model: string, apply: () => void): Promise<void> {
+    const slot = this.#slots.get(model);
+    if (!slot) return;
+    if (slot.inFlight.size > 0) {
+      const timer = new AbortController();
+      await Promise.race([
+        slot.inFlight.idle(),
+        sleep(this.#deps.clock, this.#settings.drainTimeoutMs, timer.signal).catch(() => {}),
+      ]);
+      timer.abort();
+    }
+    using _permit = await this.#mutex.acquire(this.#shutdown.signal);
+    slot.draining = true;
+    try {
+      await this.#drain(model, slot, this.#deps.policy.drainBeforeSwitch());
+      await this.#deps.lifecycle.stop(model);
+      apply();
+    } finally {
+      slot.draining = false;
+      this.#awake.delete(model);
+      if (this.#activeModel() === model) this.#setState({ kind: "idle" });
+    }
+    if (slot.queue.length > 0) this.#onPending(model);
+  }
+
+  /** Config reload: a new policy decides from now on (its tick replaces the old one's). */
+  setPolicy(policy: Policy): void {
+    this.#deps = { ...this.#deps, policy };
+    if (!this.#shutdown.signal.aborted) this.#startTicks();
+  }
+
+  /** Config reload: new timeouts, queue limit and idle TTLs apply from the next decision. */
+  updateSettings(settings: Partial<Omit<SwitcherSettings, "models" | "livenessProbeMs">>): void {
+    this.#settings = { ...this.#settings, ...settings };
+    for (const [model, slot] of this.#slots) {
+      if (slot.cancelTtl) {
+        this.#disarmTtl(slot);
+        this.#armTtl(model);
+      }
     }
   }
 
@@ -340,6 +419,9 @@ export class Switcher {
   beginShutdown(): void {
     if (this.#shutdown.signal.aborted) return;
     this.#shutdown.abort(new ShuttingDownError());
+    // One pending timer each: no listener per tick piles up on the shutdown signal.
+    this.#cancelTick();
+    this.#cancelLiveness();
     for (const d of this.#deferred.values()) d.cancel();
     this.#deferred.clear();
     for (const slot of this.#slots.values()) {
@@ -361,22 +443,20 @@ export class Switcher {
 
   /** Runs the policy's tick on the clock until shutdown; a tick never overlaps a queued switch to its pick. */
   #scheduleTick(intervalMs: number): void {
-    const cancel = this.#deps.clock.setTimer(intervalMs, () => {
+    this.#cancelTick = this.#deps.clock.setTimer(intervalMs, () => {
       if (this.#shutdown.signal.aborted) return;
       this.#tick();
       this.#scheduleTick(intervalMs);
     });
-    this.#shutdown.signal.addEventListener("abort", cancel, { once: true });
   }
 
   #scheduleLiveness(intervalMs: number): void {
-    const cancel = this.#deps.clock.setTimer(intervalMs, () => {
+    this.#cancelLiveness = this.#deps.clock.setTimer(intervalMs, () => {
       if (this.#shutdown.signal.aborted) return;
       void spawnTask("liveness probe", () => this.#probeBusyEngines(intervalMs)).finally(() => {
         if (!this.#shutdown.signal.aborted) this.#scheduleLiveness(intervalMs);
       });
     });
-    this.#shutdown.signal.addEventListener("abort", cancel, { once: true });
   }
 
   /** Probes every awake engine that requests are waiting on; kills one that failed twice in a row. */
@@ -439,7 +519,10 @@ export class Switcher {
   }
 
   #onIdle(model: string): void {
-    this.#slots.get(model)!.lastUsedAt = this.#deps.clock.now();
+    const slot = this.#slots.get(model);
+    // A model removed by a config reload still finishes its requests.
+    if (!slot) return;
+    slot.lastUsedAt = this.#deps.clock.now();
     if (this.#awake.has(model) && !this.#shutdown.signal.aborted) {
       this.#tick();
       this.#armTtl(model);
@@ -551,6 +634,8 @@ export class Switcher {
   async #runSwitch(target: string): Promise<void> {
     using _permit = await this.#mutex.acquire();
     this.#scheduled.delete(target);
+    // Removed by a config reload while the switch waited for the lock.
+    if (!this.#slots.has(target)) return;
     this.#inProgress = target;
     try {
       await this.#switchLocked(target, false);
@@ -870,27 +955,7 @@ export class Switcher {
     slot.draining = true;
     const drainStarted = clock.now();
     try {
-      if (slot.inFlight.size > 0) {
-        const timeoutMs = this.#settings.drainTimeoutMs;
-        const timer = new AbortController();
-        const drained = drain
-          ? await Promise.race([
-            slot.inFlight.idle().then(() => true),
-            sleep(clock, timeoutMs, timer.signal).then(() => false, () => true),
-          ])
-          : false;
-        // The race is won: the drain timer must not outlive it.
-        timer.abort();
-        if (!drained) {
-          // Sleeping under running requests crashes vLLM v0.13; cut them off with a clear error instead.
-          log.warn("Cutting off {n} in-flight request(s) of {model} before evicting it", {
-            n: slot.inFlight.size,
-            model: from,
-          });
-          slot.inFlight.abortAll(new DrainTimeoutError(from, drain ? timeoutMs : 0));
-          await slot.inFlight.idle();
-        }
-      }
+      await this.#drain(from, slot, drain);
       if (to !== undefined) this.#phase("drain", from, to, drainStarted);
       const sleepStarted = clock.now();
       const outcome = await lifecycle.sleep(from, eviction);
@@ -907,6 +972,31 @@ export class Switcher {
       slot.draining = false;
       this.#awake.delete(from);
     }
+  }
+
+  /**
+   * Waits for the model's in-flight requests (bounded by drain_timeout; at once with `drain` false), then
+   * cuts off the rest with a clear error: sleeping under running requests crashes vLLM v0.13.
+   */
+  async #drain(model: string, slot: Slot, drain: boolean): Promise<void> {
+    if (slot.inFlight.size === 0) return;
+    const timeoutMs = this.#settings.drainTimeoutMs;
+    const timer = new AbortController();
+    const drained = drain
+      ? await Promise.race([
+        slot.inFlight.idle().then(() => true),
+        sleep(this.#deps.clock, timeoutMs, timer.signal).then(() => false, () => true),
+      ])
+      : false;
+    // The race is won: the drain timer must not outlive it.
+    timer.abort();
+    if (drained) return;
+    this.#deps.log.warn("Cutting off {n} in-flight request(s) of {model} before evicting it", {
+      n: slot.inFlight.size,
+      model,
+    });
+    slot.inFlight.abortAll(new DrainTimeoutError(model, drain ? timeoutMs : 0));
+    await slot.inFlight.idle();
   }
 
   #grantWaiters(model: string): void {

@@ -37,6 +37,8 @@ export interface DaemonOptions {
   env?: Record<string, string>;
   /** runtime_dir (default: the test's own temporary directory). */
   runtimeDir?: string;
+  /** More command-line arguments (--watch-config). */
+  args?: string[];
 }
 
 /** Fake cuda-checkpoint and criu executables (tests/fakes) sharing one directory for logs and faults. */
@@ -101,6 +103,7 @@ export class RunningDaemon {
   #proc!: Deno.ChildProcess;
   #pumps: Promise<void>[] = [];
   #dir!: string;
+  #config: Record<string, unknown> = {};
   port = 0;
 
   static async start(opts: DaemonOptions): Promise<RunningDaemon> {
@@ -153,6 +156,7 @@ export class RunningDaemon {
       ...opts.extra,
     };
     const file = `${this.#dir}/config.json`;
+    this.#config = config;
     await Deno.writeTextFile(file, JSON.stringify(config));
     this.#proc = new Deno.Command(Deno.execPath(), {
       args: [
@@ -163,6 +167,7 @@ export class RunningDaemon {
         "--config",
         file,
         ...(opts.verbose === false ? [] : ["--verbose"]),
+        ...(opts.args ?? []),
       ],
       env: opts.env ?? {},
       stdin: "null",
@@ -196,6 +201,20 @@ export class RunningDaemon {
     );
     this.#lineWaiters.push({ re, resolve: (l) => (clearTimeout(timer), resolve(l)) });
     return promise;
+  }
+
+  /** The config file the daemon runs with (what a reload re-reads). */
+  get configFile(): string {
+    return `${this.#dir}/config.json`;
+  }
+
+  /** Rewrites the config file through `change` (the daemon only sees it on a reload). */
+  // deno-lint-ignore no-explicit-any
+  async changeConfig(change: (config: Record<string, any>) => void): Promise<void> {
+    const next = structuredClone(this.#config);
+    change(next);
+    this.#config = next;
+    await Deno.writeTextFile(this.configFile, JSON.stringify(next));
   }
 
   url(path: string): string {

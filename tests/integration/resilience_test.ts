@@ -118,14 +118,14 @@ Deno.test("llmux lets an in-flight stream finish on SIGTERM, then stops every en
 });
 
 // Regression: SIGHUP (a closed terminal) killed llmux and orphaned every engine.
-Deno.test("llmux survives SIGHUP without an api_keys_file and keeps serving", async () => {
+Deno.test("llmux survives SIGHUP (a config reload) and keeps serving with the same engine", async () => {
   const d = await RunningDaemon.start({ models: { a: {} } });
   try {
     const first = await d.chat("a");
     await first.body?.cancel();
     const engine = d.enginePid("a");
     Deno.kill(d.pid, "SIGHUP");
-    await d.waitForLine(/SIGHUP: nothing to reload/);
+    await d.waitForLine(/Config reloaded: added none, removed none/);
     const again = await d.chat("a", "still up");
     assertEquals(again.status, 200);
     await again.body?.cancel();
