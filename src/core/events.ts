@@ -35,7 +35,12 @@ export type LlmuxEvent =
     readonly weights: string;
     readonly process: string;
   }
-  | { readonly type: "request_timeout"; readonly model: string; readonly timeoutSecs: number }
+  | {
+    readonly type: "request_timeout";
+    readonly model: string;
+    readonly timeoutSecs: number;
+    readonly requestId?: string;
+  }
   | {
     readonly type: "request_served";
     readonly model: string;

@@ -9,7 +9,12 @@ export function errorBody(message: string, type: string, code: string): string {
 const RETRYABLE = new Set([429, 503, 504]);
 
 /** The one place errors become HTTP responses. Unknown errors are 500s, logged with their stack. */
-export function errorResponse(err: unknown, log: Logger, retryAfterSecs?: number): Response {
+export function errorResponse(
+  err: unknown,
+  log: Logger,
+  retryAfterSecs?: number,
+  requestId?: string,
+): Response {
   if (err instanceof LlmuxError) {
     const type = err.status < 500 ? "invalid_request_error" : "llmux_error";
     const headers: Record<string, string> = { "content-type": "application/json" };
@@ -19,7 +24,11 @@ export function errorResponse(err: unknown, log: Logger, retryAfterSecs?: number
     }
     return new Response(errorBody(err.message, type, err.code), { status: err.status, headers });
   }
-  log.error("Unhandled error: {error}", { error: err });
+  log.error("Unhandled error: {error}{id}", {
+    error: err,
+    id: requestId ? ` id=${requestId}` : "",
+    requestId,
+  });
   return new Response(errorBody("Internal error in llmux", "llmux_error", "internal_error"), {
     status: 500,
     headers: { "content-type": "application/json" },

@@ -23,7 +23,8 @@ import { waitingStream } from "./waiting_stream.ts";
 
 /** The part of the switcher the HTTP layer needs. */
 export interface ModelGate {
-  acquire(model: string, signal?: AbortSignal): Promise<InFlightGuard>;
+  /** `requestId` goes into the switcher's log lines and events about the request (a queue timeout). */
+  acquire(model: string, signal?: AbortSignal, requestId?: string): Promise<InFlightGuard>;
   /** The guard without a promise when the model is active (the hot path); null to go through acquire. */
   tryAcquire?(model: string): InFlightGuard | null;
   /** Seconds a client should wait before retrying a 429/503/504 for `model` (default 1). */
@@ -107,16 +108,17 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
 
   app.onError((err, c) => {
     const req = c.req.raw;
+    const start = started.get(req) ?? { id: requestIdOf(req.headers), at: deps.clock.now() };
     if (err instanceof ClientGoneError || req.signal.aborted) {
       // Routine on a busy endpoint: nobody is left to read an answer, so it is not an error.
-      log.debug("Client left before its answer: {method} {path}", {
+      log.debug("Client left before its answer: {method} {path} id={requestId}", {
         method: req.method,
         path: splitTarget(req.url).path,
+        requestId: start.id,
       });
       return errorResponse(new ClientGoneError(), log);
     }
     const retryAfter = gate.retryAfterSecs?.(modelOf.get(req)) ?? 1;
-    const start = started.get(req) ?? { id: requestIdOf(req.headers), at: deps.clock.now() };
     const path = splitTarget(req.url).path;
     if (err instanceof LlmuxError && err.status >= 400 && err.status < 500) {
       deps.events?.emit({ type: "request_rejected", reason: err.code, status: err.status });
@@ -128,7 +130,7 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
         requestId: start.id,
       });
     }
-    const res = errorResponse(err, log, retryAfter);
+    const res = errorResponse(err, log, retryAfter, start.id);
     res.headers.set("x-request-id", start.id);
     access({
       requestId: start.id,
@@ -269,7 +271,7 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
       let admitted = gate.tryAcquire?.(model) ?? null;
       if (admitted === null) {
         switched = true;
-        const pending = gate.acquire(model, req.signal);
+        const pending = gate.acquire(model, req.signal, requestId);
         if (isStreaming(path, bytes)) {
           // Immediate refusals (queue full, manual mode, shutting down) keep their status; a real wait
           // answers 200 at once and keeps the stream alive (waiting_stream.ts).

@@ -120,9 +120,11 @@ export class SwapDomains {
     return s;
   }
 
-  acquire(model: string, signal?: AbortSignal): Promise<InFlightGuard> {
+  acquire(model: string, signal?: AbortSignal, requestId?: string): Promise<InFlightGuard> {
     const s = this.#byModel.get(model);
-    return s ? s.acquire(model, signal) : Promise.reject(new ModelNotFoundError(model, this.models));
+    return s
+      ? s.acquire(model, signal, requestId)
+      : Promise.reject(new ModelNotFoundError(model, this.models));
   }
 
   tryAcquire(model: string): InFlightGuard | null {

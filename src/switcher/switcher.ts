@@ -380,7 +380,7 @@ export class Switcher {
    * (request_timeout), SwitchFailedError, ShuttingDownError, or the signal's reason when `signal` aborts.
    * Leaving early never cancels a switch that is already under way.
    */
-  acquire(model: string, signal?: AbortSignal): Promise<InFlightGuard> {
+  acquire(model: string, signal?: AbortSignal, requestId?: string): Promise<InFlightGuard> {
     const slot = this.#slots.get(model);
     if (!slot) return Promise.reject(new ModelNotFoundError(model, [...this.#slots.keys()]));
     if (this.#shutdown.signal.aborted) return Promise.reject(new ShuttingDownError());
@@ -398,12 +398,14 @@ export class Switcher {
       this.#settings.requestTimeoutMs,
       () => {
         const timeoutSecs = this.#settings.requestTimeoutMs / 1000;
-        this.#deps.log.warn("Request for {model} timed out after {timeoutSecs}s in the queue", {
+        this.#deps.log.warn("Request for {model} timed out after {timeoutSecs}s in the queue{id}", {
           event: "request_timeout",
           model,
           timeoutSecs,
+          id: requestId === undefined ? "" : ` (id=${requestId})`,
+          requestId,
         });
-        this.#deps.events?.emit({ type: "request_timeout", model, timeoutSecs });
+        this.#deps.events?.emit({ type: "request_timeout", model, timeoutSecs, requestId });
         return new SwitchTimeoutError(model, this.#settings.requestTimeoutMs / 1000);
       },
       signal,

@@ -70,13 +70,16 @@ Deno.test("a waiting stream that then fails ends with an OpenAI-shaped SSE error
     policy: { request_timeout_secs: 1 },
   });
   try {
-    const res = await d.chat("a", "hi", { stream: true });
+    const res = await d.chat("a", "hi", { stream: true }, undefined, { "x-request-id": "slow-1" });
     assertEquals(res.status, 200, "already sent before the failure");
+    assertEquals(res.headers.get("x-request-id"), "slow-1");
     const text = await res.text();
     const last = text.trimEnd().split("\n").filter((l) => l.startsWith("data: {")).at(-1)!;
     const { error } = JSON.parse(last.slice(6));
     assertEquals([error.type, error.code], ["timeout", 504]);
     assertMatch(error.message, /timed out after 1s waiting for model 'a'/);
+    // The switcher's own line about the request carries its id.
+    await d.waitForLine(/Request for a timed out after 1s in the queue \(id=slow-1\)/);
   } finally {
     await d.stop();
   }
