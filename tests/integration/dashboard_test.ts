@@ -28,8 +28,8 @@ Deno.test({
     }
     const adminPort = freePort();
     const d = await RunningDaemon.start({
-      models: { a: {}, b: {} },
-      extra: { admin_port: adminPort, admin_token: "s3cret" },
+      models: { a: { more: { gpu_memory_utilization: 0.3 } }, b: { more: { gpu_memory_utilization: 0.45 } } },
+      extra: { admin_port: adminPort, admin_token: "s3cret", gpus: [{ index: 0, memory_gb: 80 }] },
     });
     const browser = await puppeteer.launch({
       executablePath: CHROMIUM,
@@ -56,6 +56,12 @@ Deno.test({
       await until(`${text('tr[data-model="a"] .state')} === "awake"`);
       await until(`${text("#timeline")}?.includes("model_activated")`);
       await until(`${text("#logs")}?.includes("a is active")`);
+      // The memory plan of the GPU: a's 24 GB share awake; b (36 GB) fits beside it.
+      await until(`${text('section[data-domain="0"]')}?.includes("gpu 0: planned 24.0 of 80 GB")`);
+      await (await d.chat("b")).text();
+      await until(`${text('tr[data-model="b"] .state')} === "awake"`);
+      await until(`${text('section[data-domain="0"]')}?.includes("gpu 0: planned 60.0 of 80 GB")`);
+      assertEquals(await page.evaluate(text('tr[data-model="a"] .state')), "awake");
 
       // Sleep with the eviction chosen in the row.
       await page.select('select[data-eviction="a"]', "offload+keep_running");
