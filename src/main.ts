@@ -4,6 +4,8 @@ import { systemClock } from "./core/clock.ts";
 import { ConfigError, describe, UsageError } from "./core/errors.ts";
 import { logger, type LogLine, setupLogging } from "./core/log.ts";
 import { History } from "./core/history.ts";
+import { runMockSglang } from "./mock_engines/sglang.ts";
+import { runMockLlamaServer } from "./mock_engines/llama_server.ts";
 import { watchConfig } from "./reload/watch.ts";
 import { loadConfigFile } from "./config/load.ts";
 import type { Config, Eviction } from "./config/types.ts";
@@ -37,6 +39,10 @@ Usage:
   llmux --check-config FILE                    validate FILE, print models, ports and engine command lines
   llmux demo [--port N] [--verbose]            serve an embedded demo with three mock engines
   llmux mock-vllm serve <model> --port N [...] the mock vLLM engine (accepts any vLLM flag)
+  llmux mock-sglang --model-path M --port N [...]
+                                               the mock SGLang server (release/resume_memory_occupation)
+  llmux mock-llama-server -m M.gguf --port N [...]
+                                               the mock llama.cpp llama-server (no sleep; 503 while loading)
   llmux mock-nvidia-smi --query-gpu=... --format=csv
                                                nvidia-smi answering from the fake GPU (LLMUX_FAKE_GPU)
   llmux --version | --help
@@ -52,6 +58,8 @@ const DEFAULT_POLICIES = "offload+keep_running,discard+keep_running";
 /** Parses the CLI and runs the chosen command; returns the exit code. The only caller of Deno.exit is below. */
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "mock-vllm") return await runMockVllm(argv.slice(1));
+  if (argv[0] === "mock-sglang") return await runMockSglang(argv.slice(1));
+  if (argv[0] === "mock-llama-server") return await runMockLlamaServer(argv.slice(1));
   if (argv[0] === "mock-nvidia-smi") {
     return await runMockNvidiaSmi(argv.slice(1), { fakeGpu: Deno.env.get("LLMUX_FAKE_GPU") }, console.log);
   }

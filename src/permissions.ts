@@ -1,5 +1,6 @@
 import { LlmuxError } from "./core/errors.ts";
 import type { Config } from "./config/types.ts";
+import { engineSpawnSpec } from "./engine/command.ts";
 
 /** Permissions the running binary lacks for this config; each line names the flag to add. */
 export class PermissionError extends LlmuxError {
@@ -34,8 +35,16 @@ export function checkPermissions(config: Config): void {
     const host = `${url.hostname}:${url.port || (url.protocol === "https:" ? 443 : 80)}`;
     needs.push([{ name: "net", host }, `--allow-net=${host}`]);
   }
-  const command = config.vllmCommand[0]!;
-  needs.push([{ name: "run", command }, `--allow-run=${command}`]);
+  // Every engine's executable (vllm_command, engine_command, a command engine's start), and what its
+  // hooks run.
+  const commands = new Set<string>();
+  for (const m of config.models.values()) {
+    commands.add(engineSpawnSpec(m, config.vllmCommand).command);
+    for (const hook of [m.command?.sleep, m.command?.wake, m.command?.stop]) {
+      if (Array.isArray(hook)) commands.add(hook[0]!);
+    }
+  }
+  for (const command of commands) needs.push([{ name: "run", command }, `--allow-run=${command}`]);
   const missing = needs.filter(([q]) => Deno.permissions.querySync(q).state !== "granted").map(([, flag]) =>
     flag
   );

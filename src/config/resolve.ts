@@ -138,14 +138,21 @@ function resolveModel(
   }
 
   const extraArgs = [...m.extra_args];
-  const legacyFlags: Array<[keyof RawModel, string]> = [
-    ["gpu_memory_utilization", "--gpu-memory-utilization"],
-    ["tensor_parallel_size", "--tensor-parallel-size"],
-    ["dtype", "--dtype"],
+  const flags = ENGINE_FLAGS[m.engine];
+  checkEngine(m, at, eviction);
+  const legacyFlags: Array<[keyof RawModel, string | undefined]> = [
+    ["gpu_memory_utilization", flags.utilization],
+    ["tensor_parallel_size", m.engine === "vllm" ? "--tensor-parallel-size" : undefined],
+    ["dtype", m.engine === "vllm" ? "--dtype" : undefined],
   ];
   for (const [key, flag] of legacyFlags) {
     const value = m[key];
     if (value === undefined) continue;
+    if (flag === undefined) {
+      // llama.cpp and custom commands have no such flag: the share is only what llmux plans with.
+      if (key === "gpu_memory_utilization") continue;
+      throw new ConfigError(`${at}.${key}`, `is a vLLM flag; put ${m.engine}'s own flag in ${at}.extra_args`);
+    }
     if (flagValue(extraArgs, flag) !== undefined) {
       throw new ConfigError(`${at}.${key}`, `clashes with '${flag}' in ${at}.extra_args; keep only one`);
     }
@@ -167,7 +174,7 @@ function resolveModel(
     throw new ConfigError(`${at}.checkpoint_path`, "needs a top-level 'checkpoint' section");
   }
 
-  const tp = tensorParallelSize(extraArgs, `${at}.extra_args`);
+  const tp = flags.tp ? tensorParallelSize(extraArgs, `${at}.extra_args`, flags.tp) : m.gpus?.length ?? 1;
   if (tp > 1 && (eviction.process === "cuda_suspend" || eviction.process === "checkpoint")) {
     // cuda-checkpoint cannot carry CUDA graphs holding NCCL handles, nor CUDA IPC buffers (spec 1.8, 4.5).
     if (!extraArgs.includes("--enforce-eager")) {
@@ -210,7 +217,10 @@ function resolveModel(
     name,
     modelPath: m.model_path,
     // llmux adds `--served-model-name <name> <model_path>` unless extra_args names one itself.
-    servedName: flagValue(extraArgs, "--served-model-name") ?? name,
+    servedName: (flags.served && flagValue(extraArgs, ...flags.served)) ?? name,
+    engine: m.engine,
+    engineCommand: typeof m.engine_command === "string" ? [m.engine_command] : m.engine_command,
+    command: m.command,
     port: m.port,
     engineHost: boundHost === undefined || boundHost === "localhost" ? "127.0.0.1" : boundHost,
     extraArgs,
@@ -220,7 +230,9 @@ function resolveModel(
     env,
     ttlMs: m.ttl_secs * 1000,
     gpus: m.gpus ?? Array.from({ length: tp }, (_, i) => i),
-    gpuMemoryUtilization: utilization(extraArgs, `${at}.extra_args`),
+    gpuMemoryUtilization: flags.utilization === undefined
+      ? m.gpu_memory_utilization ?? 0.9
+      : utilization(extraArgs, `${at}.extra_args`, flags.utilization),
     // cuda-checkpoint and CRIU move everything off the device; only a process kept running holds a context.
     sleepResidualBytes: eviction.process === "keep_running" ? m.sleep_residual_gb * GIB : 0,
     priority: m.priority,
@@ -229,14 +241,78 @@ function resolveModel(
   };
 }
 
-function utilization(args: readonly string[], at: string): number {
-  const value = flagValue(args, "--gpu-memory-utilization");
+function utilization(args: readonly string[], at: string, flag: string): number {
+  const value = flagValue(args, flag);
   if (value === undefined) return 0.9;
   const n = Number(value);
-  if (!(n > 0 && n <= 1)) {
-    throw new ConfigError(at, `--gpu-memory-utilization must be in (0, 1], got '${value}'`);
-  }
+  if (!(n > 0 && n <= 1)) throw new ConfigError(at, `${flag} must be in (0, 1], got '${value}'`);
   return n;
+}
+
+/** Each engine's spelling of the flags llmux reads or writes. */
+const ENGINE_FLAGS: Record<
+  RawModel["engine"],
+  { utilization?: string; tp?: readonly string[]; served?: readonly string[] }
+> = {
+  vllm: {
+    utilization: "--gpu-memory-utilization",
+    tp: ["--tensor-parallel-size", "-tp"],
+    served: ["--served-model-name"],
+  },
+  sglang: {
+    utilization: "--mem-fraction-static",
+    tp: ["--tp-size", "--tp"],
+    served: ["--served-model-name"],
+  },
+  llama_cpp: { served: ["--alias", "-a"] },
+  command: {},
+};
+
+/** What each engine kind can do, checked before anything starts. */
+function checkEngine(m: RawModel, at: string, eviction: Eviction): void {
+  if (m.engine !== "command" && m.command !== undefined) {
+    throw new ConfigError(
+      `${at}.command`,
+      `is only for engine "command" (this model's engine is "${m.engine}")`,
+    );
+  }
+  if (m.engine === "command") {
+    if (m.command === undefined) {
+      throw new ConfigError(
+        `${at}.command`,
+        'is required with engine "command": {"start": [argv with ${PORT}]}',
+      );
+    }
+    if (m.engine_command !== undefined) {
+      throw new ConfigError(
+        `${at}.engine_command`,
+        'is not used with engine "command": put the argv in command.start',
+      );
+    }
+    if (!m.command.start.some((a) => a.includes("${PORT}"))) {
+      throw new ConfigError(
+        `${at}.command.start`,
+        "must pass ${PORT} to the engine (llmux chooses the port)",
+      );
+    }
+    if (eviction.weights !== "retain" && (m.command.sleep === undefined || m.command.wake === undefined)) {
+      throw new ConfigError(
+        `${at}.eviction.weights`,
+        `'${eviction.weights}' needs command.sleep and command.wake to release and restore the engine's memory`,
+      );
+    }
+  }
+  if (
+    m.engine === "llama_cpp" &&
+    (eviction.weights !== "retain" || eviction.process === "keep_running" ||
+      eviction.process === "checkpoint")
+  ) {
+    throw new ConfigError(
+      `${at}.eviction`,
+      `llama.cpp has no sleep call, so it can only be stopped (retain+stop: a GGUF cold start is fast) or ` +
+        `suspended by cuda-checkpoint (retain+cuda_suspend); got ${eviction.weights}+${eviction.process}`,
+    );
+  }
 }
 
 /**
@@ -290,8 +366,8 @@ export function flagValue(args: readonly string[], ...flags: string[]): string |
   return undefined;
 }
 
-function tensorParallelSize(args: readonly string[], at: string): number {
-  const value = flagValue(args, "--tensor-parallel-size", "-tp");
+function tensorParallelSize(args: readonly string[], at: string, flags: readonly string[]): number {
+  const value = flagValue(args, ...flags);
   if (value === undefined) return 1;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) {

@@ -41,6 +41,30 @@ export const EvictionSchema = z.strictObject({
 
 const legacySleepLevel = z.union([z.literal(1), z.literal(2), z.literal(3)]);
 
+export const ENGINES = ["vllm", "sglang", "llama_cpp", "command"] as const;
+export type EngineName = typeof ENGINES[number];
+
+const argv = z.array(z.string().min(1)).min(1);
+/** A command engine's sleep or wake: an HTTP call to the engine, or an argv run to completion. */
+export const HookSchema = z.union([
+  z.strictObject({
+    method: z.enum(["GET", "POST", "PUT"]).default("POST"),
+    path: z.string().startsWith("/"),
+    body: z.unknown().optional(),
+  }),
+  argv,
+]);
+
+export const CommandEngineSchema = z.strictObject({
+  /** argv template: ${PORT}, ${MODEL_PATH}, ${MODEL} and ${GPUS} are substituted. */
+  start: argv,
+  health_path: z.string().startsWith("/").default("/health"),
+  sleep: HookSchema.optional(),
+  wake: HookSchema.optional(),
+  /** Run instead of TERM to the group (the group is still killed after the grace period). */
+  stop: argv.optional(),
+});
+
 export const ModelSchema = z.strictObject({
   model_path: z.string().min(1),
   port,
@@ -69,6 +93,10 @@ export const ModelSchema = z.strictObject({
   pinned: z.boolean().default(false),
   /** Overrides the top-level send_loading_state for this model. */
   send_loading_state: z.boolean().optional(),
+  engine: z.enum(ENGINES).default("vllm"),
+  /** The engine's executable or argv prefix (default: vllm_command, python3 -m sglang.launch_server, llama-server). */
+  engine_command: z.union([z.string().min(1), argv]).optional(),
+  command: CommandEngineSchema.optional(),
 });
 
 export const DeviceSchema = z.strictObject({
@@ -155,3 +183,5 @@ export const ConfigSchema = z.strictObject({
 export type RawConfig = z.output<typeof ConfigSchema>;
 export type RawModel = z.output<typeof ModelSchema>;
 export type CheckpointSettings = z.output<typeof CheckpointSchema>;
+export type CommandEngine = z.output<typeof CommandEngineSchema>;
+export type Hook = z.output<typeof HookSchema>;

@@ -1,6 +1,13 @@
-import type { CheckpointSettings, ProcessStrategy, WeightsStrategy } from "./schema.ts";
+import type {
+  CheckpointSettings,
+  CommandEngine,
+  EngineName,
+  Hook,
+  ProcessStrategy,
+  WeightsStrategy,
+} from "./schema.ts";
 
-export type { CheckpointSettings, ProcessStrategy, WeightsStrategy };
+export type { CheckpointSettings, CommandEngine, EngineName, Hook, ProcessStrategy, WeightsStrategy };
 
 export interface Eviction {
   readonly weights: WeightsStrategy;
@@ -11,6 +18,12 @@ export interface Eviction {
 export interface ModelConfig {
   /** Public name clients send in `model`. */
   readonly name: string;
+  /** Which server runs it: vllm, sglang, llama_cpp, or a custom command. */
+  readonly engine: EngineName;
+  /** The executable or argv prefix (engine_command; for vllm, vllm_command when absent). */
+  readonly engineCommand: readonly string[] | undefined;
+  /** engine "command": start template, health path, sleep/wake hooks, stop. */
+  readonly command: CommandEngine | undefined;
   readonly modelPath: string;
   /**
    * What the engine serves the model as: the public name (llmux passes `--served-model-name <name>

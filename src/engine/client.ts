@@ -5,6 +5,8 @@ export type FetchFn = (input: Request | URL | string, init?: RequestInit) => Pro
 
 export interface ControlCall {
   readonly path: string;
+  /** Default POST. */
+  readonly method?: "GET" | "POST" | "PUT";
   readonly body?: unknown;
   /** Per attempt. */
   readonly timeoutMs: number;
@@ -31,8 +33,12 @@ export class EngineClient {
   #fetch: FetchFn;
   #clock: Clock;
 
-  constructor(baseUrl: string, deps: { fetch: FetchFn; clock: Clock }) {
+  readonly #healthPath: string;
+
+  /** `healthPath`: the engine's readiness route (/health; a custom command's health_path). */
+  constructor(baseUrl: string, deps: { fetch: FetchFn; clock: Clock }, healthPath = "/health") {
     this.baseUrl = baseUrl;
+    this.#healthPath = healthPath;
     this.#fetch = deps.fetch;
     this.#clock = deps.clock;
   }
@@ -41,7 +47,7 @@ export class EngineClient {
   async isHealthy(timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
     using t = timeoutSignal(this.#clock, timeoutMs, () => new Error("health probe timeout"));
     try {
-      const res = await this.#fetch(`${this.baseUrl}/health`, {
+      const res = await this.#fetch(`${this.baseUrl}${this.#healthPath}`, {
         signal: signal ? AbortSignal.any([signal, t.signal]) : t.signal,
       });
       await res.body?.cancel();
@@ -84,7 +90,7 @@ export class EngineClient {
       const signal = call.signal ? AbortSignal.any([call.signal, t.signal]) : t.signal;
       try {
         const res = await this.#fetch(`${this.baseUrl}${call.path}`, {
-          method: "POST",
+          method: call.method ?? "POST",
           headers: call.body === undefined ? {} : { "content-type": "application/json" },
           body: call.body === undefined ? undefined : JSON.stringify(call.body),
           signal,
@@ -97,12 +103,14 @@ export class EngineClient {
         lastError = t.signal.aborted ? describe(t.signal.reason) : `request failed: ${describe(err)}`;
         if (t.signal.aborted && call.retryAfterTimeout === false) {
           throw new ControlTimeoutError(
-            `POST ${call.path} timed out after ${call.timeoutMs}ms (not retried)`,
+            `${call.method ?? "POST"} ${call.path} timed out after ${call.timeoutMs}ms (not retried)`,
           );
         }
       }
     }
-    throw new Error(`POST ${call.path} failed after ${attempts} attempt(s): ${lastError}`);
+    throw new Error(
+      `${call.method ?? "POST"} ${call.path} failed after ${attempts} attempt(s): ${lastError}`,
+    );
   }
 }
 

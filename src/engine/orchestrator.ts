@@ -73,6 +73,7 @@ export class EngineOrchestrator implements Lifecycle {
           checkpointer,
           beforeDump: () => deps.pools?.reset(model.name),
           procfs,
+          runner,
           onSpawned: () => deps.events?.emit({ type: "engine_started", model: model.name }),
           onUnexpectedExit: (detail) => {
             for (const listener of this.#exitListeners) listener({ model: model.name, detail });

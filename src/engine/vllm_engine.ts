@@ -4,7 +4,9 @@ import { describe, EngineOperationError } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import type { Eviction, ModelConfig } from "../config/types.ts";
 import { ControlTimeoutError, EngineClient, type FetchFn } from "./client.ts";
-import { engineSpawnSpec, formatCommand } from "./command.ts";
+import { engineSpawnSpec, fillTemplate, formatCommand } from "./command.ts";
+import { type CommandRunner, denoCommandRunner } from "./command_runner.ts";
+import { type MemoryCallDeps, releaseMemory, resumeMemory } from "./memory_calls.ts";
 import { ENGINE_TRANSITIONS, type EngineState, type SleepOutcome } from "./lifecycle.ts";
 import {
   type ExitStatus,
@@ -58,6 +60,8 @@ export interface VllmEngineDeps {
   readonly cuda?: CudaCheckpoint;
   readonly checkpointer?: Checkpointer;
   readonly procfs?: ProcFs;
+  /** Runs a command engine's sleep, wake and stop argv (default: Deno.Command). */
+  readonly runner?: CommandRunner;
 }
 
 /**
@@ -91,7 +95,11 @@ export class VllmEngine {
   constructor(opts: VllmEngineOptions, deps: VllmEngineDeps) {
     this.#opts = opts;
     this.#deps = deps;
-    this.#client = new EngineClient(`http://${opts.model.engineHost}:${opts.model.port}`, deps);
+    this.#client = new EngineClient(
+      `http://${opts.model.engineHost}:${opts.model.port}`,
+      deps,
+      opts.model.command?.health_path ?? "/health",
+    );
     if (opts.model.checkpointPath !== undefined) {
       // Starts from the user's images: the first wake is a CRIU restore (spec 4.6).
       this.#state = "checkpointed";
@@ -146,8 +154,8 @@ export class VllmEngine {
     try {
       this.#transition("falling_asleep");
       if (eviction.weights !== "retain" && !deepen) {
-        const level = eviction.weights === "offload" ? 1 : 2;
-        await this.#sleepCall(level);
+        if (this.#opts.model.engine === "vllm") await this.#sleepCall(eviction.weights === "offload" ? 1 : 2);
+        else await releaseMemory(this.#memoryDeps());
       }
       if (eviction.process !== "keep_running") await this.#ncclCall("suspend_nccl");
       if (eviction.process === "cuda_suspend") {
@@ -179,6 +187,21 @@ export class VllmEngine {
     if (!proc) return;
     if (this.#state !== "stopping") this.#transition("stopping");
     this.#stopRequested.add(proc);
+    const custom = this.#opts.model.command?.stop;
+    if (custom) {
+      // The engine's own stop first; the group is still signalled below, so nothing outlives it.
+      const argv = custom.map((a) => fillTemplate(a, this.#opts.model));
+      const result = await this.#memoryDeps().runner.run(argv).catch((err) => ({
+        code: -1,
+        stderr: describe(err),
+      }));
+      if (result.code !== 0) {
+        this.#deps.log.warn("command.stop of {model} failed ({error}); stopping its group", {
+          model: this.#name,
+          error: `code ${result.code}: ${result.stderr.trim().slice(0, 200)}`,
+        });
+      }
+    }
     // Descendants that left the group (setsid) are still ours to clean up; nothing else ever is (13.5).
     const tree = (await this.#deps.procfs?.descendants(proc.pid)) ?? [];
     proc.signalGroup("SIGTERM");
@@ -308,6 +331,9 @@ export class VllmEngine {
 
   /** The vLLM half of a wake: nothing for retain; /wake_up; plus reload and cache reset after a discard. */
   async #vllmWake(eviction: Eviction, signal: AbortSignal): Promise<void> {
+    if (eviction.weights !== "retain" && this.#opts.model.engine !== "vllm") {
+      return await resumeMemory(this.#memoryDeps(signal), eviction.weights);
+    }
     if (eviction.weights !== "retain") {
       await this.#client.control({
         path: "/wake_up",
@@ -374,9 +400,19 @@ export class VllmEngine {
     }
   }
 
+  #memoryDeps(signal?: AbortSignal): MemoryCallDeps {
+    return {
+      client: this.#client,
+      model: this.#opts.model,
+      controlTimeoutMs: this.#opts.controlTimeoutMs,
+      runner: this.#deps.runner ?? denoCommandRunner(this.#opts.controlTimeoutMs),
+      ...(signal ? { signal } : {}),
+    };
+  }
+
   /** NCCL teardown / rebuild around cuda-checkpoint and CRIU for TP>1 (patched vLLM, spec 3.6 and 4.5). */
   async #ncclCall(method: "suspend_nccl" | "resume_nccl"): Promise<void> {
-    if (this.#opts.model.tensorParallelSize <= 1) return;
+    if (this.#opts.model.tensorParallelSize <= 1 || this.#opts.model.engine !== "vllm") return;
     await this.#client.control({ path: "/collective_rpc", body: { method }, timeoutMs: QUICK_CALL_MS });
   }
 

@@ -35,14 +35,14 @@ export function describeConfig(source: string, config: Config, warnings: readonl
     const spec = engineSpawnSpec(m, config.vllmCommand);
     const env = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`).join(" ");
     lines.push(
-      `  ${m.name}: port ${m.port}, eviction ${m.eviction.weights}+${m.eviction.process}, TP ${m.tensorParallelSize}, ` +
+      `  ${m.name}: ${m.engine}, port ${m.port}, eviction ${m.eviction.weights}+${m.eviction.process}, TP ${m.tensorParallelSize}, ` +
         `gpu ${m.gpus.join("+")} at ${m.gpuMemoryUtilization}${m.pinned ? ", pinned" : ""}${
           m.priority !== 0 ? `, priority ${m.priority}` : ""
         }, ` +
         (m.servedName === m.name
           ? "served as its public name"
           : `requests rewritten to model '${m.servedName}'`),
-      `    ${env} ${formatCommand(spec)}`,
+      `    ${[env, formatCommand(spec)].filter(Boolean).join(" ")}`,
     );
     if (m.eviction.process === "checkpoint" && config.checkpoint) {
       const dir = `${config.checkpoint.images_dir.replace(/\/+$/, "")}/${m.name}`;

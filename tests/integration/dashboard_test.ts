@@ -3,7 +3,7 @@
  * LLMUX_SCREENSHOT=path saves what the page looks like at the end (the README's picture).
  */
 import puppeteer from "puppeteer-core";
-import { assert, assertEquals } from "../../src/testing/assert.ts";
+import { assertEquals } from "../../src/testing/assert.ts";
 import { freePort, RunningDaemon } from "./harness.ts";
 
 const CHROMIUM = [Deno.env.get("CHROME_PATH"), "/usr/bin/chromium", "/usr/bin/chromium-browser"]
