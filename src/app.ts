@@ -30,6 +30,7 @@ import { MemoryResidency } from "./residency/memory.ts";
 import { queryGpus, resolveDevices, watchDivergence } from "./residency/nvidia_smi.ts";
 import { fmtGb } from "./residency/plan.ts";
 import { Reloader, type ReloadReport } from "./reload/reloader.ts";
+import { listedStatus, servingMetrics, type ServingSource } from "./metrics/serving.ts";
 
 /** How often llmux compares its memory plan with nvidia-smi. */
 const DIVERGENCE_CHECK_MS = 30_000;
@@ -186,6 +187,28 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     });
   }
 
+  // Models whose last switch failed, until one succeeds (llmux_model_state "failed").
+  const failed = new Set<string>();
+  events.on((e) => {
+    if (e.type === "switch_failed") failed.add(e.model);
+    else if (e.type === "model_activated") failed.delete(e.model);
+  });
+  let shuttingDown = false;
+  const servingSource: ServingSource = {
+    models: () => [...live.config.models.keys()],
+    snapshot: () => switcher.snapshot(),
+    awakeModels: () => switcher.awakeModels(),
+    engineState: (m) => orchestrator.state(m),
+    sleptWith: (m) => orchestrator.sleptWith(m),
+    etaSecs: (m) => switcher.etaSecs(m),
+    maxAwake: () => switcher.domains.reduce((n, d) => n + (d.memory?.maxAwake?.() ?? 1), 0),
+    failed: (m) => failed.has(m),
+    get maxConcurrentRequests() {
+      return live.config.maxConcurrentRequests;
+    },
+  };
+  const servingText = () =>
+    servingMetrics(servingSource, { vllmCompat: live.config.metricsVllmCompat, now: Date.now() });
   const keys = new ApiKeys(await collectApiKeys(config, opts.envApiKeys ?? []));
   const reloader = opts.load === undefined ? undefined : new Reloader({
     load: opts.load,
@@ -268,7 +291,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
       });
       metricsApp.get(
         "/metrics",
-        async (c) => c.body(await registry.metrics(), 200, { "content-type": registry.contentType }),
+        async (c) =>
+          c.body((await registry.metrics()) + servingText(), 200, { "content-type": registry.contentType }),
       );
       listen("Metrics", config.host, config.metricsPort, metricsApp);
     }
@@ -314,6 +338,13 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
         events,
         pools,
         keys,
+        serving: {
+          metrics: servingText,
+          // Ready = can accept and queue any configured model: an all-asleep host is ready.
+          ready: () => !shuttingDown,
+          status: (m) => listedStatus(servingSource, m),
+        },
+        ...(config.metricsToken === undefined ? {} : { metricsKeys: new ApiKeys([config.metricsToken]) }),
         loadingLine: (m) => {
           const eta = switcher.etaSecs(m);
           const how = wakeKind(orchestrator.state(m), orchestrator.sleptWith(m));
@@ -349,6 +380,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
       log.info("Shutting down: no new requests; waiting up to {s}s for in-flight requests", {
         s: config.shutdownGraceMs / 1000,
       });
+      shuttingDown = true;
       stopWatching.abort();
       stopKeyReload();
       switcher.beginShutdown();

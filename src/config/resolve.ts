@@ -116,6 +116,7 @@ export function resolveConfig(raw: RawConfig): Resolved {
     nvidiaSmiPath: raw.nvidia_smi_path,
     headroomBytes,
     accessLog: raw.access_log,
+    metricsVllmCompat: raw.metrics_vllm_compat,
   };
   return { config, warnings };
 }

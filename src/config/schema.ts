@@ -175,6 +175,8 @@ export const ConfigSchema = z.strictObject({
   nvidia_smi_path: z.string().min(1).nullable().default(null),
   gpu_memory_headroom_gb: z.number().min(0).max(10_000).default(1),
   access_log: z.boolean().default(true),
+  /** Also emit single-series vllm:* aliases on the serving port's /metrics (production-stack, default EPP). */
+  metrics_vllm_compat: z.boolean().default(false),
   send_loading_state: z.boolean().default(false),
   // Deprecated (reference v0.1–v0.2).
   vllm_logging: z.boolean().optional(),

@@ -143,4 +143,6 @@ export interface Config {
   readonly headroomBytes: number;
   /** One info line per proxied request (method, path, model, status, times, bytes, request id). */
   readonly accessLog: boolean;
+  /** Single-series vllm:* aliases beside llmux's own serving metrics. */
+  readonly metricsVllmCompat: boolean;
 }

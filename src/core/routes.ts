@@ -24,7 +24,7 @@ export const INFERENCE_ROUTES: readonly string[] = [
 ];
 
 /** `GET` routes llmux answers itself. */
-export const LOCAL_ROUTES = ["/v1/models", "/models", "/health"] as const;
+export const LOCAL_ROUTES = ["/v1/models", "/models", "/health", "/ready", "/metrics"] as const;
 export type LocalRoute = typeof LOCAL_ROUTES[number];
 
 /**
@@ -91,6 +91,9 @@ export function allowedPathProblem(pattern: string): string | null {
   if (pathProblem(isPrefix ? prefix : pattern) !== null) return `'${pattern}' is not a clean absolute path`;
   // FastAPI redirects "/sleep/" to "/sleep": compare without a trailing slash.
   const exact = pattern.length > 1 && pattern.endsWith("/") ? pattern.slice(0, -1) : pattern;
+  if ((LOCAL_ROUTES as readonly string[]).includes(exact)) {
+    return `'${pattern}' is answered by llmux itself, never forwarded`;
+  }
   for (const control of CONTROL_ROUTES) {
     const controlPrefix = control.endsWith("/*") ? control.slice(0, -1) : null;
     const hit = isPrefix

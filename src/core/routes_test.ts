@@ -51,15 +51,16 @@ Deno.test("RouteTable forwards proxy_allowed_paths, exact and prefix/*, with any
   assertEquals(table.match("POST", "/v1/load_lora_adapter/x").kind, "not_found");
   assertEquals(table.match("GET", "/metrics/engine").kind, "forward");
   assertEquals(table.match("GET", "/metrics/").kind, "not_found", "the prefix alone is not below it");
-  assertEquals(table.match("GET", "/metrics").kind, "not_found");
+  assertEquals(table.match("GET", "/metrics").kind, "local", "the serving port's own metrics");
 });
 
 Deno.test("allowedPathProblem() refuses entries that would reach a control route", () => {
-  for (const ok of ["/v1/load_lora_adapter", "/v1/*", "/metrics", "/sleepy", "/v2/*"]) {
+  for (const ok of ["/v1/load_lora_adapter", "/v1/*", "/metrics/*", "/sleepy", "/v2/*"]) {
     assertEquals(allowedPathProblem(ok), null, ok);
   }
   const refused: Array<[string, RegExp]> = [
     ["/sleep", /control route '\/sleep'/],
+    ["/metrics", /answered by llmux itself/],
     ["/sleep/", /'\/sleep'/],
     ["/wake_up", /'\/wake_up'/],
     ["/collective_rpc", /collective_rpc/],

@@ -46,6 +46,17 @@ export interface ProxyAppDeps {
   readonly pools?: { get(model: string): Deno.HttpClient };
   /** Accepted API keys; when it holds any, every request but `GET /health` needs one. */
   readonly keys?: ApiKeys;
+  /**
+   * What a gateway reads from the serving port: GET /metrics (text), GET /ready (can accept and queue any
+   * model), and each model's status in /v1/models.
+   */
+  readonly serving?: {
+    metrics(): string;
+    ready(): boolean;
+    status(model: string): string;
+  };
+  /** Bearer token GET /metrics needs (metrics_token); absent: open, like /health. */
+  readonly metricsKeys?: ApiKeys;
   /** send_loading_state's first line for `model`: "waking qwen-8b (L1), about 3 s". */
   readonly loadingLine?: (model: string) => string;
 }
@@ -146,6 +157,43 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
     return res;
   });
 
+  const localAnswer = (route: string, req: Request, requestId: string): Response => {
+    const serving = deps.serving;
+    if (route === "/health") return json(health, requestId);
+    if (route === "/ready") {
+      const ready = serving?.ready() ?? true;
+      return new Response(JSON.stringify({ status: ready ? "ready" : "shutting_down" }), {
+        status: ready ? 200 : 503,
+        headers: { "content-type": "application/json", "x-request-id": requestId },
+      });
+    }
+    if (route === "/metrics") {
+      if (deps.metricsKeys && !deps.metricsKeys.accepts(req.headers)) {
+        throw new InvalidApiKeyError(
+          "Missing or wrong metrics token: send 'Authorization: Bearer <metrics_token>'",
+        );
+      }
+      return new Response(serving?.metrics() ?? "", {
+        headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8", "x-request-id": requestId },
+      });
+    }
+    if (!serving) return json(modelList().body, requestId);
+    // Every configured model, with llama.cpp router mode's status (loaded, loading, sleeping, unloaded).
+    return json(
+      JSON.stringify({
+        object: "list",
+        data: modelList().names.map((id) => ({
+          id,
+          object: "model",
+          created: 0,
+          owned_by: "llmux",
+          status: { value: serving.status(id) },
+        })),
+      }),
+      requestId,
+    );
+  };
+
   /** The answer to a streaming request that waits for a switch: 200 at once, then waiting_stream.ts. */
   const waitingResponse = (
     c: Context,
@@ -234,10 +282,12 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
     const { target, path } = splitTarget(req.url);
     const route = routes.match(req.method, path);
     if (route.kind === "bad_path") throw new BadRequestError(route.message, "invalid_path");
-    const isHealth = route.kind === "local" && route.route === "/health";
-    if (keys.enabled && !isHealth && !keys.accepts(req.headers)) throw new InvalidApiKeyError();
+    const local = route.kind === "local" ? route.route : undefined;
+    // Probes and the gateway's scrape carry no API key; /metrics has its own token.
+    const open = local === "/health" || local === "/ready" || local === "/metrics";
+    if (keys.enabled && !open && !keys.accepts(req.headers)) throw new InvalidApiKeyError();
     if (route.kind === "not_found") throw new RouteNotFoundError(route.message);
-    if (route.kind === "local") return json(route.route === "/health" ? health : modelList().body, requestId);
+    if (local !== undefined) return localAnswer(local, req, requestId);
 
     const { bytes, decoded } = await readBody(req, limits);
     const extracted = extractModel(req.headers, bytes);

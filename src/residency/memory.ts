@@ -93,6 +93,23 @@ export class MemoryResidency implements Residency {
     return planFit(target, candidates, this.#input(now), extra);
   }
 
+  /** How many of the domain's models can be awake at once: the smallest shares first, within headroom. */
+  maxAwake(): number {
+    const used = new Map(this.#devices.map((d) => [d.index, 0]));
+    let n = 0;
+    for (const fp of [...this.#footprints.values()].sort((a, b) => a.share - b.share)) {
+      const fits = this.#devices.filter((d) => fp.gpus.includes(d.index)).every((d) =>
+        used.get(d.index)! + fp.share * d.totalBytes <= d.totalBytes - this.#headroomBytes
+      );
+      if (!fits) continue;
+      for (const d of this.#devices) {
+        if (fp.gpus.includes(d.index)) used.set(d.index, used.get(d.index)! + fp.share * d.totalBytes);
+      }
+      n++;
+    }
+    return Math.max(1, n);
+  }
+
   isPinned(model: string): boolean {
     return this.#footprints.get(model)?.pinned ?? false;
   }

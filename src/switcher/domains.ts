@@ -36,6 +36,7 @@ export interface Domain {
     ledger(): DeviceLedger[];
     /** Config reload: a model's footprint joins or changes, or leaves. */
     setFootprint?(config: Config, name: string): void;
+    maxAwake?(): number;
     deleteFootprint?(name: string): void;
   };
 }
