@@ -4,7 +4,7 @@ import { EngineState } from "../mock_vllm/engine_state.ts";
 import { IdSource } from "../mock_vllm/generate.ts";
 import { generateHandler } from "../mock_vllm/generate_route.ts";
 import { type MockOptions, parseMockArgs } from "../mock_vllm/options.ts";
-import { type MockProcess, serveLoading, toVllmArgs } from "./serve.ts";
+import { type MockProcess, modelList, serveLoading, toVllmArgs } from "./serve.ts";
 
 const BOOLEANS = new Set([
   "--no-mmap",
@@ -61,16 +61,7 @@ export function llamaApp(opts: MockOptions, p: MockProcess): Hono {
     return c.json({ status: "ok" });
   });
   app.get("/props", (c) => c.json({ model_path: opts.model, is_sleeping: false, total_slots: 1 }));
-  app.get("/v1/models", (c) =>
-    c.json({
-      object: "list",
-      data: [{
-        id: opts.servedNames[0],
-        object: "model",
-        created: Math.floor(Date.now() / 1000),
-        owned_by: "llamacpp",
-      }],
-    }));
+  app.get("/v1/models", (c) => c.json(modelList(opts, "llamacpp")));
   const generate = (kind: "chat" | "completion") => {
     const inner = generateHandler(kind, s, { crash, ids });
     return (c: Context) => (p.ready() ? inner(c) : loading(c));

@@ -89,3 +89,17 @@ export function toVllmArgs(
   if (model === undefined) throw new Error(`no model given (${spec.model.join(" or ")})`);
   return { args: ["serve", model, ...out], seen };
 }
+
+/** GET /v1/models as both servers answer it: one card for the served name. */
+export function modelList(opts: MockOptions, ownedBy: string, more: Record<string, unknown> = {}) {
+  return {
+    object: "list",
+    data: [{
+      id: opts.servedNames[0],
+      object: "model",
+      created: Math.floor(Date.now() / 1000),
+      owned_by: ownedBy,
+      ...more,
+    }],
+  };
+}

@@ -4,7 +4,7 @@ import { EngineState } from "../mock_vllm/engine_state.ts";
 import { IdSource } from "../mock_vllm/generate.ts";
 import { generateHandler } from "../mock_vllm/generate_route.ts";
 import { type MockOptions, parseMockArgs } from "../mock_vllm/options.ts";
-import { type MockProcess, serveLoading, toVllmArgs } from "./serve.ts";
+import { type MockProcess, modelList, serveLoading, toVllmArgs } from "./serve.ts";
 
 const BOOLEANS = new Set([
   "--enable-memory-saver",
@@ -65,17 +65,7 @@ export function sglangApp(opts: MockOptions, p: MockProcess, flags: ReadonlySet<
     (c) => c.json({ model_path: opts.model, port: opts.port, memory_released: [...released] }),
   );
   app.get("/get_model_info", (c) => c.json({ model_path: opts.model, is_generation: true }));
-  app.get("/v1/models", (c) =>
-    c.json({
-      object: "list",
-      data: [{
-        id: opts.servedNames[0],
-        object: "model",
-        created: Math.floor(Date.now() / 1000),
-        owned_by: "sglang",
-        root: opts.model,
-      }],
-    }));
+  app.get("/v1/models", (c) => c.json(modelList(opts, "sglang", { root: opts.model })));
   const memoryCall = (release: boolean) => async (c: Context) => {
     if (!flags.has("--enable-memory-saver")) {
       return flatError(c, 400, "release_memory_occupation requires --enable-memory-saver");

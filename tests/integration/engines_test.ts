@@ -3,6 +3,17 @@ import { isAlive, RunningDaemon, SELF } from "./harness.ts";
 
 const sglang = { engine: "sglang", engine_command: [...SELF, "mock-sglang"] };
 const llama = { engine: "llama_cpp", engine_command: [...SELF, "mock-llama-server"] };
+/** A command engine's start template: the vLLM mock as any OpenAI-compatible server. */
+const MOCK_START = [
+  ...SELF,
+  "mock-vllm",
+  "serve",
+  "${MODEL_PATH}",
+  "--port",
+  "${PORT}",
+  "--served-model-name",
+  "${MODEL}",
+];
 
 async function answer(d: RunningDaemon, model: string): Promise<string> {
   const res = await d.chat(model, `hello ${model}`);
@@ -50,16 +61,7 @@ Deno.test("a command engine runs its start template and its sleep and wake comma
         more: {
           engine: "command",
           command: {
-            start: [
-              ...SELF,
-              "mock-vllm",
-              "serve",
-              "${MODEL_PATH}",
-              "--port",
-              "${PORT}",
-              "--served-model-name",
-              "${MODEL}",
-            ],
+            start: MOCK_START,
             health_path: "/ping",
             sleep: ["sh", "-c", `touch ${dir}/slept-\${MODEL}`],
             wake: ["sh", "-c", `touch ${dir}/woke-\${MODEL}`],
@@ -91,16 +93,7 @@ Deno.test("failed SGLang and command-engine sleeps escalate to a stop, and the n
         more: {
           engine: "command",
           command: {
-            start: [
-              ...SELF,
-              "mock-vllm",
-              "serve",
-              "${MODEL_PATH}",
-              "--port",
-              "${PORT}",
-              "--served-model-name",
-              "${MODEL}",
-            ],
+            start: MOCK_START,
             sleep: ["false"],
             wake: ["true"],
           },
