@@ -42,6 +42,8 @@ async function llmux(models: Record<string, unknown>, extra: Record<string, unkn
       state_file: null,
       runtime_dir: dir,
       vllm_command: [...SELF, "mock-vllm"],
+      // Like the nginx target (access_log off): the bench measures the proxy, not log shipping.
+      access_log: false,
       models,
       ...extra,
     }),

@@ -71,11 +71,26 @@ export async function start(
     env: opts.env,
   }).spawn();
   const seen = Promise.withResolvers<void>();
+  // The last lines, for the error when it never gets ready.
+  const last: string[] = [];
+  const keep = (l: string) => {
+    last.push(l);
+    if (last.length > 20) last.shift();
+  };
   const pumps = [
-    pumpLines(proc.stdout, (l) => (opts.stream ?? "stdout") === "stdout" && ready.test(l) && seen.resolve()),
-    pumpLines(proc.stderr, (l) => opts.stream === "stderr" && ready.test(l) && seen.resolve()),
+    pumpLines(proc.stdout, (l) => {
+      keep(l);
+      if ((opts.stream ?? "stdout") === "stdout" && ready.test(l)) seen.resolve();
+    }),
+    pumpLines(proc.stderr, (l) => {
+      keep(l);
+      if (opts.stream === "stderr" && ready.test(l)) seen.resolve();
+    }),
   ];
-  const timer = setTimeout(() => seen.reject(new Error(`${argv.join(" ")} did not get ready`)), 60_000);
+  const timer = setTimeout(
+    () => seen.reject(new Error(`${argv.join(" ")} did not get ready; last output:\n${last.join("\n")}`)),
+    60_000,
+  );
   await seen.promise.finally(() => clearTimeout(timer));
   const startedMs = performance.now() - t0;
   return {

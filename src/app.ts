@@ -77,8 +77,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   const clock = systemClock;
   const fetch = globalThis.fetch.bind(globalThis);
   const events = new EventBus();
-  // Bounded: what GET /api/events replays to a tool that connects late.
-  const history = eventHistory(events, 1000);
+  // Bounded: what GET /api/events replays to a tool that connects late (only with the admin API on).
+  const history = config.adminPort === null ? undefined : eventHistory(events, 1000);
   // Ends the background loops and open event streams at shutdown.
   const stopWatching = new AbortController();
   // nvidia-smi's last measurement per device (bytes in use), shown beside the plan.

@@ -5,7 +5,9 @@
  */
 export class History<T> {
   readonly capacity: number;
+  /** A ring: `#next` is where the next item goes, the oldest once full (a push is O(1) on the hot path). */
   readonly #buffer: T[] = [];
+  #next = 0;
   readonly #subscribers = new Set<(item: T) => void>();
 
   constructor(capacity: number) {
@@ -16,8 +18,10 @@ export class History<T> {
   recent(n: number, filter: (item: T) => boolean = () => true): T[] {
     if (n <= 0) return [];
     const out: T[] = [];
-    for (let i = this.#buffer.length - 1; i >= 0 && out.length < n; i--) {
-      if (filter(this.#buffer[i]!)) out.push(this.#buffer[i]!);
+    const size = this.#buffer.length;
+    for (let k = 1; k <= size && out.length < n; k++) {
+      const item = this.#buffer[(this.#next - k + size) % size]!;
+      if (filter(item)) out.push(item);
     }
     return out.reverse();
   }
@@ -29,8 +33,9 @@ export class History<T> {
   }
 
   push(item: T): void {
-    this.#buffer.push(item);
-    if (this.#buffer.length > this.capacity) this.#buffer.shift();
+    if (this.#buffer.length < this.capacity) this.#buffer.push(item);
+    else this.#buffer[this.#next] = item;
+    this.#next = (this.#next + 1) % this.capacity;
     for (const fn of this.#subscribers) fn(item);
   }
 }

@@ -44,7 +44,7 @@ export interface AdminAppDeps {
   };
   /** What GET /api/events and /api/logs/stream serve; `closed` ends every stream at shutdown. */
   readonly streams?: {
-    events: History<StampedEvent>;
+    events: History<StampedEvent> | undefined;
     logs: History<LogLine> | undefined;
     clock: Clock;
     closed: AbortSignal;

@@ -252,7 +252,7 @@ Deno.test("llmux returns x-request-id on every answer and logs one access line p
     // A generated id for a request without one (or with an unsafe one), also on llmux's own errors.
     const missing = await d.chat("nope", "hi", {}, undefined, { "x-request-id": "bad id\twith spaces" });
     const id = missing.headers.get("x-request-id") ?? "";
-    assertMatch(id, /^[0-9a-f-]{36}$/);
+    assertMatch(id, /^[0-9a-f]{12}-[0-9a-z]+$/);
     await missing.body?.cancel();
     await d.waitForLine(new RegExp(`POST /v1/chat/completions 404 model=- .* id=${id}`));
     const again = await d.chat("a", "again", { stream: true });
