@@ -9,7 +9,7 @@ import {
 } from "../core/errors.ts";
 import type { EventBus } from "../core/events.ts";
 import type { Logger } from "../core/log.ts";
-import { RouteTable } from "../core/routes.ts";
+import { type LocalRoute, RouteTable } from "../core/routes.ts";
 import { Semaphore } from "../core/semaphore.ts";
 import type { Config } from "../config/types.ts";
 import type { FetchFn } from "../engine/client.ts";
@@ -19,7 +19,8 @@ import { errorResponse } from "./errors.ts";
 import { forward, requestHeaderDrops } from "./forward.ts";
 import { extractModel, readBody, ReadDeadlines, withModel } from "./request_body.ts";
 import { type AccessEntry, logAccess, requestIdOf } from "./request_id.ts";
-import { waitingStream } from "./waiting_stream.ts";
+import { isStreaming, settledNow, waitingStream } from "./waiting_stream.ts";
+import { answerLocal, type ServingRoutes } from "./local_routes.ts";
 
 /** The part of the switcher the HTTP layer needs. */
 export interface ModelGate {
@@ -50,11 +51,7 @@ export interface ProxyAppDeps {
    * What a gateway reads from the serving port: GET /metrics (text), GET /ready (can accept and queue any
    * model), and each model's status in /v1/models.
    */
-  readonly serving?: {
-    metrics(): string;
-    ready(): boolean;
-    status(model: string): string;
-  };
+  readonly serving?: ServingRoutes;
   /** Bearer token GET /metrics needs (metrics_token); absent: open, like /health. */
   readonly metricsKeys?: ApiKeys;
   /** send_loading_state's first line for `model`: "waking qwen-8b (L1), about 3 s". */
@@ -73,23 +70,13 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
   const keys = deps.keys ?? new ApiKeys();
   const routes = new RouteTable(config.proxyAllowedPaths);
   const app = new Hono();
-  // The model list, recomputed when a reload swaps the config.
-  let listed: { config: Config; names: string[]; body: string } | undefined;
+  // The sorted model names, recomputed when a reload swaps the config.
+  let listed: { config: Config; names: string[] } | undefined;
   const modelList = () => {
     const current = deps.config;
-    if (listed?.config !== current) {
-      const names = [...current.models.keys()].sort();
-      const body = JSON.stringify({
-        object: "list",
-        data: names.map((id) => ({ id, object: "model", created: 0, owned_by: "llmux" })),
-      });
-      listed = { config: current, names, body };
-    }
+    if (listed?.config !== current) listed = { config: current, names: [...current.models.keys()].sort() };
     return listed;
   };
-  const json = (body: string, id: string) =>
-    new Response(body, { headers: { "content-type": "application/json", "x-request-id": id } });
-  const health = JSON.stringify({ status: "ok" });
   const limits = {
     maxBytes: config.maxRequestBodyBytes,
     timeoutMs: config.bodyReadTimeoutMs,
@@ -157,42 +144,12 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
     return res;
   });
 
-  const localAnswer = (route: string, req: Request, requestId: string): Response => {
-    const serving = deps.serving;
-    if (route === "/health") return json(health, requestId);
-    if (route === "/ready") {
-      const ready = serving?.ready() ?? true;
-      return new Response(JSON.stringify({ status: ready ? "ready" : "shutting_down" }), {
-        status: ready ? 200 : 503,
-        headers: { "content-type": "application/json", "x-request-id": requestId },
-      });
-    }
-    if (route === "/metrics") {
-      if (deps.metricsKeys && !deps.metricsKeys.accepts(req.headers)) {
-        throw new InvalidApiKeyError(
-          "Missing or wrong metrics token: send 'Authorization: Bearer <metrics_token>'",
-        );
-      }
-      return new Response(serving?.metrics() ?? "", {
-        headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8", "x-request-id": requestId },
-      });
-    }
-    if (!serving) return json(modelList().body, requestId);
-    // Every configured model, with llama.cpp router mode's status (loaded, loading, sleeping, unloaded).
-    return json(
-      JSON.stringify({
-        object: "list",
-        data: modelList().names.map((id) => ({
-          id,
-          object: "model",
-          created: 0,
-          owned_by: "llmux",
-          status: { value: serving.status(id) },
-        })),
-      }),
-      requestId,
-    );
-  };
+  const localAnswer = (route: LocalRoute, req: Request, requestId: string) =>
+    answerLocal(route, req, requestId, {
+      serving: deps.serving,
+      metricsKeys: deps.metricsKeys,
+      names: () => modelList().names,
+    });
 
   /** The answer to a streaming request that waits for a switch: 200 at once, then waiting_stream.ts. */
   const waitingResponse = (
@@ -397,32 +354,6 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
     }
   });
   return app;
-}
-
-/** Whether the request is a completion stream (`"stream": true`): only those can wait with a 200 sent. */
-function isStreaming(path: string, bytes: Uint8Array | null): boolean {
-  if (bytes === null || (path !== "/v1/chat/completions" && path !== "/v1/completions")) return false;
-  try {
-    return JSON.parse(new TextDecoder().decode(bytes))?.stream === true;
-  } catch {
-    return false;
-  }
-}
-
-/** The promise's outcome if it settles within one timer turn (a refusal), else undefined (a real wait). */
-async function settledNow<T>(
-  p: Promise<T>,
-  clock: Clock,
-): Promise<{ guard: T } | { error: unknown } | undefined> {
-  let cancel = () => {};
-  const turn = new Promise<undefined>((resolve) => {
-    cancel = clock.setTimer(0, () => resolve(undefined));
-  });
-  try {
-    return await Promise.race([p.then((guard) => ({ guard }), (error) => ({ error })), turn]);
-  } finally {
-    cancel();
-  }
 }
 
 /**

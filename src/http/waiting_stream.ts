@@ -151,3 +151,29 @@ export function progress(e: LlmuxEvent, model: string): string | null {
       return null;
   }
 }
+
+/** Whether the request is a completion stream (`"stream": true`): only those can wait with a 200 sent. */
+export function isStreaming(path: string, bytes: Uint8Array | null): boolean {
+  if (bytes === null || (path !== "/v1/chat/completions" && path !== "/v1/completions")) return false;
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes))?.stream === true;
+  } catch {
+    return false;
+  }
+}
+
+/** The promise's outcome if it settles within one timer turn (a refusal), else undefined (a real wait). */
+export async function settledNow<T>(
+  p: Promise<T>,
+  clock: Clock,
+): Promise<{ guard: T } | { error: unknown } | undefined> {
+  let cancel = () => {};
+  const turn = new Promise<undefined>((resolve) => {
+    cancel = clock.setTimer(0, () => resolve(undefined));
+  });
+  try {
+    return await Promise.race([p.then((guard) => ({ guard }), (error) => ({ error })), turn]);
+  } finally {
+    cancel();
+  }
+}
