@@ -1,12 +1,11 @@
 import { Hono } from "hono";
 import { sleep, systemClock } from "./core/clock.ts";
-import { ConfigError, describe, ShuttingDownError } from "./core/errors.ts";
-import { ApiKeys, InvalidApiKeyError, parseKeyFile } from "./http/api_keys.ts";
+import { ShuttingDownError } from "./core/errors.ts";
+import { ApiKeys, InvalidApiKeyError } from "./http/api_keys.ts";
 import { errorResponse } from "./http/errors.ts";
 import { EventBus } from "./core/events.ts";
 import { logger } from "./core/log.ts";
-import type { Config, Eviction } from "./config/types.ts";
-import type { EngineState } from "./engine/lifecycle.ts";
+import type { Config } from "./config/types.ts";
 import { EngineOrchestrator } from "./engine/orchestrator.ts";
 import { DenoSpawner } from "./engine/spawner.ts";
 import { createAdminApp } from "./http/admin_app.ts";
@@ -30,6 +29,8 @@ import { MemoryResidency } from "./residency/memory.ts";
 import { queryGpus, resolveDevices, watchDivergence } from "./residency/nvidia_smi.ts";
 import { fmtGb } from "./residency/plan.ts";
 import { Reloader, type ReloadReport } from "./reload/reloader.ts";
+import { collectApiKeys, reloadOnHangup } from "./reload/hangup.ts";
+import { wakeKind } from "./engine/wake_kind.ts";
 import { listedStatus, servingMetrics, type ServingSource } from "./metrics/serving.ts";
 
 /** How often llmux compares its memory plan with nvidia-smi. */
@@ -230,7 +231,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   });
   const reload = reloader && (() => reloader.reload());
   // SIGHUP (a closed terminal, `systemctl reload`) must never kill llmux and orphan its engines.
-  const stopKeyReload = reloadOnHangup(config, opts, keys, reload);
+  const stopKeyReload = reloadOnHangup(config, opts.envApiKeys ?? [], keys, reload);
   if (keys.enabled) log.info("Proxy requires an API key ({n} accepted)", { n: keys.size });
   else if (!LOOPBACK.includes(config.host)) {
     log.warn("Proxy on {host} has no API key: anyone who can reach it can use every model (see api_keys)", {
@@ -400,75 +401,6 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
 }
 
 const LOOPBACK = ["127.0.0.1", "localhost", "::1"];
-
-/** How a model comes back, in an operator's words: "L1", "cold start", "CRIU restore". */
-function wakeKind(state: EngineState, sleptWith: Eviction | undefined): string {
-  if (state === "stopped") return "cold start";
-  if (state === "checkpointed") return "CRIU restore";
-  if (state !== "sleeping" || sleptWith === undefined) return state;
-  if (sleptWith.process === "cuda_suspend") return "cuda-checkpoint resume";
-  return { offload: "L1", discard: "L2", retain: "kept running" }[sleptWith.weights];
-}
-
-/** Every accepted proxy key: the config's api_keys, LLMUX_API_KEYS and api_keys_file. */
-async function collectApiKeys(config: Config, fromEnv: readonly string[]): Promise<string[]> {
-  const keys = [...config.apiKeys, ...fromEnv];
-  if (config.apiKeysFile !== null) {
-    const fromFile = await readKeyFile(config.apiKeysFile);
-    if (fromFile.length === 0) {
-      // An empty file would silently open the proxy to everyone.
-      throw new ConfigError("api_keys_file", `'${config.apiKeysFile}' holds no key (one key a line)`);
-    }
-    keys.push(...fromFile);
-  }
-  return keys;
-}
-
-async function readKeyFile(path: string): Promise<string[]> {
-  try {
-    return parseKeyFile(await Deno.readTextFile(path));
-  } catch (err) {
-    throw new ConfigError("api_keys_file", `cannot read '${path}': ${describe(err)}`, err);
-  }
-}
-
-/** SIGHUP re-reads api_keys_file; a failed read keeps the keys in force. Returns the unsubscribe. */
-/** SIGHUP: a config reload (with a config file), else a re-read of the API keys file. */
-function reloadOnHangup(
-  config: Config,
-  opts: DaemonOptions,
-  keys: ApiKeys,
-  reload: (() => Promise<ReloadReport>) | undefined,
-): () => void {
-  const log = logger("daemon");
-  const onHangup = () =>
-    void spawnTask("reload on SIGHUP", async () => {
-      if (reload) {
-        log.info("SIGHUP: reloading the config file");
-        try {
-          await reload();
-        } catch (err) {
-          log.error("SIGHUP: config not reloaded, nothing changed: {error}", { error: describe(err) });
-        }
-        return;
-      }
-      if (config.apiKeysFile === null) {
-        log.info("SIGHUP: nothing to reload (no api_keys_file); still running");
-        return;
-      }
-      try {
-        keys.replace(await collectApiKeys(config, opts.envApiKeys ?? []));
-        log.info("SIGHUP: reloaded API keys from {file} ({n} accepted)", {
-          file: config.apiKeysFile,
-          n: keys.size,
-        });
-      } catch (err) {
-        log.error("SIGHUP: kept the previous API keys: {error}", { error: describe(err) });
-      }
-    });
-  Deno.addSignalListener("SIGHUP", onHangup);
-  return () => Deno.removeSignalListener("SIGHUP", onHangup);
-}
 
 /** True if `work` settles within `ms`, false otherwise; the timer never outlives the race. */
 async function withinMs(ms: number, work: Promise<unknown>): Promise<boolean> {
