@@ -21,15 +21,19 @@ const HOP_BY_HOP = new Set([
 
 /**
  * The headers to pass on, as a plain list (cheaper than building a Headers object: fetch and Response take
- * it as is). Names listed in `Connection` are hop-by-hop too.
+ * it as is), in one pass. Names listed in `Connection` are hop-by-hop too; `requestId` replaces any
+ * x-request-id.
  */
-function copyHeaders(from: Headers, drop: ReadonlySet<string>): Array<[string, string]> {
+function copyHeaders(from: Headers, drop: ReadonlySet<string>, requestId?: string): Array<[string, string]> {
   const out: Array<[string, string]> = [];
   const connection = from.get("connection");
   const extra = connection === null ? null : connection.split(",").map((h) => h.trim().toLowerCase());
   for (const [name, value] of from) {
-    if (!drop.has(name) && (extra === null || !extra.includes(name))) out.push([name, value]);
+    if (drop.has(name) || (extra !== null && extra.includes(name))) continue;
+    if (requestId !== undefined && name === "x-request-id") continue;
+    out.push([name, value]);
   }
+  if (requestId !== undefined) out.push(["x-request-id", requestId]);
   return out;
 }
 
@@ -78,13 +82,6 @@ export interface ForwardRequest {
   readonly onBytes?: (n: number) => void;
 }
 
-function withRequestId(headers: Array<[string, string]>, id: string | undefined): Array<[string, string]> {
-  if (id === undefined) return headers;
-  const out = headers.filter(([name]) => name !== "x-request-id");
-  out.push(["x-request-id", id]);
-  return out;
-}
-
 /**
  * Sends the request to the engine and streams the answer back, holding `guard` until the response body
  * is finished. Takes ownership of the guard: it is released on every path.
@@ -97,7 +94,7 @@ export async function forward(req: ForwardRequest, guard: InFlightGuard, fetch: 
   try {
     upstream = await fetch(req.url, {
       method: req.method,
-      headers: withRequestId(copyHeaders(req.headers, req.drop ?? HOP_BY_HOP), req.requestId),
+      headers: copyHeaders(req.headers, req.drop ?? HOP_BY_HOP, req.requestId),
       body: req.body,
       signal: guard.signal,
       redirect: "manual",
@@ -109,7 +106,7 @@ export async function forward(req: ForwardRequest, guard: InFlightGuard, fetch: 
     if (guard.signal.aborted) throw guard.signal.reason;
     throw new EngineUnreachableError(req.model, err);
   }
-  const headers = withRequestId(copyHeaders(upstream.headers, RESPONSE_DROP), req.requestId);
+  const headers = copyHeaders(upstream.headers, RESPONSE_DROP, req.requestId);
   if (upstream.body === null) {
     guard.release();
     return new Response(null, { status: upstream.status, statusText: upstream.statusText, headers });

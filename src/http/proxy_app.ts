@@ -16,7 +16,7 @@ import type { FetchFn } from "../engine/client.ts";
 import type { InFlightGuard } from "../switcher/in_flight.ts";
 import { ApiKeys, InvalidApiKeyError } from "./api_keys.ts";
 import { errorResponse } from "./errors.ts";
-import { forward, requestHeaderDrops } from "./forward.ts";
+import { forward, type ForwardRequest, requestHeaderDrops } from "./forward.ts";
 import { extractModel, readBody, ReadDeadlines, withModel } from "./request_body.ts";
 import { type AccessEntry, logAccess, requestIdOf } from "./request_id.ts";
 import { isStreaming, settledNow, waitingStream } from "./waiting_stream.ts";
@@ -160,9 +160,8 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
       requestId: string;
       path: string;
       arrived: number;
-      target: string;
-      outBody: BodyInit | null;
-      headerDrops: ReadonlySet<string>;
+      /** The request to the engine, as the direct path sends it. */
+      outbound: ForwardRequest;
     },
   ): Response => {
     const req = c.req.raw;
@@ -174,24 +173,9 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
       requestId: w.requestId,
       pending: w.pending,
       admitted: async (admitted) => {
-        const permitted = limited(admitted, limiterOf(w.model), req.signal);
-        const guard = permitted instanceof Promise ? await permitted : permitted;
+        const guard = await limited(admitted, limiterOf(w.model), req.signal);
         queueMs = deps.clock.now() - w.arrived;
-        return await forward(
-          {
-            model: w.model,
-            url: `http://${engine.engineHost}:${engine.port}${w.target}`,
-            method: req.method,
-            headers: req.headers,
-            drop: w.headerDrops,
-            body: w.outBody,
-            clientSignal: req.signal,
-            client: deps.pools?.get(w.model),
-            requestId: w.requestId,
-          },
-          guard,
-          deps.fetch,
-        );
+        return await forward(w.outbound, guard, deps.fetch);
       },
       ...(engine.sendLoadingState && w.path === "/v1/chat/completions" && deps.events
         ? { loading: { first: deps.loadingLine?.(w.model) ?? `waking ${w.model}`, events: deps.events } }
@@ -274,6 +258,17 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
         queueWaitSeconds: queueWaitMs / 1000,
         requestId,
       });
+    const outbound: ForwardRequest = {
+      model,
+      url: `http://${engine.engineHost}:${engine.port}${target}`,
+      method: req.method,
+      headers: req.headers,
+      drop: headerDrops,
+      body: outBody,
+      clientSignal: req.signal,
+      client: deps.pools?.get(model),
+      requestId,
+    };
     try {
       let admitted = gate.tryAcquire?.(model) ?? null;
       if (admitted === null) {
@@ -284,16 +279,7 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
           // answers 200 at once and keeps the stream alive (waiting_stream.ts).
           const now = await settledNow(pending, deps.clock);
           if (now === undefined) {
-            return waitingResponse(c, {
-              pending,
-              model,
-              requestId,
-              path,
-              arrived,
-              target,
-              outBody,
-              headerDrops,
-            });
+            return waitingResponse(c, { pending, model, requestId, path, arrived, outbound });
           }
           if ("error" in now) throw now.error;
           admitted = now.guard;
@@ -308,16 +294,8 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
       const completed = (c.env as Deno.ServeHandlerInfo | undefined)?.completed;
       const res = await forward(
         {
-          model,
-          url: `http://${engine.engineHost}:${engine.port}${target}`,
-          method: req.method,
-          headers: req.headers,
-          drop: headerDrops,
-          body: outBody,
-          clientSignal: req.signal,
+          ...outbound,
           completed,
-          client: deps.pools?.get(model),
-          requestId,
           ...(current.accessLog ? { onBytes: (n: number) => void (sent += n) } : {}),
         },
         guard,

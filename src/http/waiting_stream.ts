@@ -141,8 +141,6 @@ export function progress(e: LlmuxEvent, model: string): string | null {
       return e.to === model ? (e.from === null ? `starting ${model}` : `making room: ${e.from} goes`) : null;
     case "switch_phase":
       return e.to === model ? `${e.phase} done (${e.seconds.toFixed(1)} s)` : null;
-    case "model_evicted":
-      return null;
     case "model_activated":
       return e.model === model ? `${model} is awake after ${e.seconds.toFixed(1)} s` : null;
     case "switch_failed":
