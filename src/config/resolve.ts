@@ -2,7 +2,7 @@ import { dirname } from "node:path";
 import { ConfigError } from "../core/errors.ts";
 import { suggestion } from "../core/did_you_mean.ts";
 import type { RawConfig, RawModel } from "./schema.ts";
-import { type Config, type DeviceConfig, type Eviction, GIB, type ModelConfig } from "./types.ts";
+import { type Config, type DeviceConfig, type Eviction, GIB, type ModelConfig, toGb } from "./types.ts";
 import { POLICY_NAMES } from "../policy/registry.ts";
 import { allowedPathProblem } from "../core/routes.ts";
 
@@ -340,16 +340,14 @@ export function checkFit(
       if (needBytes > d.totalBytes - headroomBytes) {
         throw new ConfigError(
           `models.${m.name}.gpu_memory_utilization`,
-          `${m.gpuMemoryUtilization} of gpu ${g} (${gb(needBytes)} GB) does not fit in its ${
-            gb(d.totalBytes)
-          } GB minus gpu_memory_headroom_gb ${gb(headroomBytes)}`,
+          `${m.gpuMemoryUtilization} of gpu ${g} (${toGb(needBytes)} GB) does not fit in its ${
+            toGb(d.totalBytes)
+          } GB minus gpu_memory_headroom_gb ${toGb(headroomBytes)}`,
         );
       }
     }
   }
 }
-
-const gb = (bytes: number): string => String(Math.round((bytes / GIB) * 10) / 10);
 
 function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);

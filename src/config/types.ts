@@ -68,6 +68,9 @@ export interface DeviceConfig {
 /** GB in the config are GiB, as nvidia-smi counts them (MiB / 1024). */
 export const GIB = 1024 ** 3;
 
+/** Bytes as GB (GiB), one decimal. */
+export const toGb = (bytes: number): number => Math.round((bytes / GIB) * 10) / 10;
+
 export interface PolicySettings {
   readonly policyType: string;
   readonly requestTimeoutMs: number;

@@ -8,7 +8,7 @@ import { EvictionSchema } from "../config/schema.ts";
 import type { EngineState } from "../engine/lifecycle.ts";
 import type { SwitcherState } from "../switcher/switcher.ts";
 import type { SwapDomains } from "../switcher/domains.ts";
-import { GIB } from "../config/types.ts";
+import { toGb as gb } from "../config/types.ts";
 import type { Clock } from "../core/clock.ts";
 import { sseFeed, type StampedEvent } from "./sse_feed.ts";
 import { UI_HTML } from "./ui_page.ts";
@@ -323,6 +323,3 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
 
   return app;
 }
-
-/** Bytes as GB (GiB) with one decimal, as a number for JSON. */
-const gb = (bytes: number): number => Math.round((bytes / GIB) * 10) / 10;

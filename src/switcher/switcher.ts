@@ -90,12 +90,10 @@ interface Slot {
   readonly arrivals: ArrivalStats;
   /** Set while a switch drains this model: new requests queue instead of joining it. */
   draining: boolean;
-  /** Cancels the idle-TTL timer armed when the model ran out of requests (undefined when none). */
-  cancelTtl: (() => void) | undefined;
+  /** The idle-TTL timer armed when the model ran out of requests: its cancel and when it fires. */
+  ttl: { readonly cancel: () => void; readonly deadline: number } | undefined;
   /** When it last received or finished a request: least recently used models make room first. */
   lastUsedAt: number;
-  /** When the armed idle-TTL timer fires (undefined when none is armed). */
-  ttlDeadline: number | undefined;
 }
 
 /**
@@ -121,7 +119,6 @@ export class Switcher {
   #inProgress: string | null = null;
   readonly #shutdown = new AbortController();
   #state: SwitcherState = { kind: "idle" };
-  #activatedAt = 0;
   #lastFailureAt = -Infinity;
   /** When a switch to each model last started: a doomed-skip never holds a queue past request_timeout. */
   readonly #attemptedAt = new Map<string, number>();
@@ -152,9 +149,8 @@ export class Switcher {
       inFlight: new InFlightSet(() => this.#onIdle(model)),
       arrivals: new ArrivalStats(),
       draining: false,
-      cancelTtl: undefined,
+      ttl: undefined,
       lastUsedAt: -Infinity,
-      ttlDeadline: undefined,
     });
   }
 
@@ -227,7 +223,7 @@ export class Switcher {
   updateSettings(settings: Partial<Omit<SwitcherSettings, "models" | "livenessProbeMs">>): void {
     this.#settings = { ...this.#settings, ...settings };
     for (const [model, slot] of this.#slots) {
-      if (slot.cancelTtl) {
+      if (slot.ttl) {
         this.#disarmTtl(slot);
         this.#armTtl(model);
       }
@@ -345,7 +341,7 @@ export class Switcher {
     for (const [model, slot] of this.#slots) {
       out[model] = {
         lastUsedAgoMs: slot.lastUsedAt === -Infinity ? null : now - slot.lastUsedAt,
-        ttlLeftMs: slot.ttlDeadline === undefined ? null : Math.max(0, slot.ttlDeadline - now),
+        ttlLeftMs: slot.ttl === undefined ? null : Math.max(0, slot.ttl.deadline - now),
       };
     }
     return out;
@@ -370,7 +366,7 @@ export class Switcher {
     const allowed = allowedModel(this.#mode, model);
     if (allowed !== undefined && allowed !== model) return null;
     slot.arrivals.record(slot.lastUsedAt = this.#deps.clock.now());
-    if (slot.cancelTtl) this.#disarmTtl(slot);
+    if (slot.ttl) this.#disarmTtl(slot);
     return slot.inFlight.acquire(model);
   }
 
@@ -538,19 +534,17 @@ export class Switcher {
     if (ttlMs <= 0 || slot.queue.length > 0 || this.#shutdown.signal.aborted) return;
     // pinned: never evicted by the scheduler, ttl_secs included.
     if (this.#deps.residency?.isPinned(model)) return;
-    if (slot.cancelTtl) this.#disarmTtl(slot);
-    slot.ttlDeadline = this.#deps.clock.now() + ttlMs;
-    slot.cancelTtl = this.#deps.clock.setTimer(ttlMs, () => {
-      slot.cancelTtl = undefined;
-      slot.ttlDeadline = undefined;
+    if (slot.ttl) this.#disarmTtl(slot);
+    const cancel = this.#deps.clock.setTimer(ttlMs, () => {
+      slot.ttl = undefined;
       void spawnTask(`ttl eviction of ${model}`, () => this.#ttlExpired(model, ttlMs));
     });
+    slot.ttl = { cancel, deadline: this.#deps.clock.now() + ttlMs };
   }
 
   #disarmTtl(slot: Slot): void {
-    slot.cancelTtl?.();
-    slot.cancelTtl = undefined;
-    slot.ttlDeadline = undefined;
+    slot.ttl?.cancel();
+    slot.ttl = undefined;
   }
 
   /**
@@ -575,10 +569,11 @@ export class Switcher {
 
   /** The policy's view; `displaced` is the model a switch would evict when that is not the active one. */
   #view(displaced?: string): SwitcherView {
+    const active = displaced ?? this.#activeModel();
     return {
       now: this.#deps.clock.now(),
-      active: displaced ?? this.#activeModel(),
-      activatedAt: displaced === undefined ? this.#activatedAt : this.#wokenAt.get(displaced) ?? 0,
+      active,
+      activatedAt: active === null ? 0 : this.#wokenAt.get(active) ?? 0,
       slots: this.#slots,
       costs: this.#deps.costs,
       // #onPending and #tick never schedule the target in progress, so the two never overlap.
@@ -726,7 +721,6 @@ export class Switcher {
       // The cost a policy weighs: GPU time lost to the switch itself (sleep + wake), not cooldown or drain.
       const costMs = clock.now() - (evicted?.sleepStarted ?? wakeStarted);
       this.#setState({ kind: "active", model: target });
-      this.#activatedAt = clock.now();
       this.#lastFailureAt = -Infinity;
       // An escalated eviction measured a kill, not the strategy: it must not teach the policy a cost.
       if (!evicted?.escalated) this.#tellPolicy(from, target, costMs);
