@@ -127,18 +127,7 @@ export class Reloader {
         );
       }
     }
-    const domains = this.#deps.switcher.domains;
-    for (const name of diff.added) {
-      const gpus = next.models.get(name)!.gpus;
-      const joined = domains.filter((d) => gpus.some((g) => d.gpus.includes(g)));
-      if (joined.length > 1 || (joined.length === 1 && gpus.some((g) => !joined[0]!.gpus.includes(g)))) {
-        throw new RestartNeededError(
-          `models.${name} on gpu ${
-            gpus.join("+")
-          } would merge or widen swap domains: restart llmux to add it`,
-        );
-      }
-    }
+    for (const name of diff.added) this.#deps.switcher.domainToJoin(name, next.models.get(name)!.gpus);
   }
 
   #add(model: ModelConfig): void {

@@ -62,10 +62,10 @@ export class SwapDomains {
   }
 
   /**
-   * Config reload: `model` on `gpus` joins the domain whose devices it shares, or a new one made by
-   * `create` (its switcher over just this model). One that would join two domains needs a restart.
+   * The domain a model on `gpus` would join (undefined: a new one); RestartNeededError when it would merge
+   * two domains or widen one, which only a restart can do.
    */
-  addModel(model: string, gpus: readonly number[], create: (gpus: readonly number[]) => Domain): Domain {
+  domainToJoin(model: string, gpus: readonly number[]): Domain | undefined {
     const joined = this.#domains.filter((d) => gpus.some((g) => d.gpus.includes(g)));
     if (joined.length > 1) {
       throw new RestartNeededError(
@@ -74,14 +74,23 @@ export class SwapDomains {
         } into one: restart llmux to apply it`,
       );
     }
-    let domain = joined[0];
-    if (domain && gpus.some((g) => !domain!.gpus.includes(g))) {
+    const domain = joined[0];
+    if (domain && gpus.some((g) => !domain.gpus.includes(g))) {
       throw new RestartNeededError(
         `'${model}' on gpu ${gpus.join("+")} would widen the swap domain gpu ${
           domain.gpus.join("+")
         }: restart llmux to apply it`,
       );
     }
+    return domain;
+  }
+
+  /**
+   * Config reload: `model` on `gpus` joins the domain whose devices it shares, or a new one made by
+   * `create` (its switcher over just this model). One that would join two domains needs a restart.
+   */
+  addModel(model: string, gpus: readonly number[], create: (gpus: readonly number[]) => Domain): Domain {
+    let domain = this.domainToJoin(model, gpus);
     if (domain) {
       domain.switcher.addModel(model);
     } else {

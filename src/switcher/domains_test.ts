@@ -1,7 +1,7 @@
-import { assertEquals, assertRejects } from "../testing/assert.ts";
+import { assertEquals, assertRejects, assertThrows } from "../testing/assert.ts";
 import { ModelNotFoundError } from "../core/errors.ts";
 import { switcherFixture } from "../testing/switcher_fixture.ts";
-import { SwapDomains, swapDomains } from "./domains.ts";
+import { RestartNeededError, SwapDomains, swapDomains } from "./domains.ts";
 
 Deno.test("swapDomains() joins models whose devices overlap, directly or through a tensor-parallel model", () => {
   const one = (entries: Array<[string, number[]]>) => swapDomains(new Map(entries));
@@ -35,5 +35,27 @@ Deno.test("SwapDomains routes each model to its own domain's switcher; one switc
   await assertRejects(() => domains.acquire("nope"), ModelNotFoundError);
   domains.setMode({ mode: "manual", pinned: "c" });
   assertEquals([gpu0.switcher.mode.mode, gpu1.switcher.mode], ["auto", { mode: "manual", pinned: "c" }]);
+  domains.beginShutdown();
+});
+
+Deno.test("SwapDomains.domainToJoin() finds the domain of a new model's devices and refuses a merge or a widening", () => {
+  const gpu0 = switcherFixture({ settings: { models: ["a"] } });
+  const gpu1 = switcherFixture({ settings: { models: ["b"] } });
+  const domains = new SwapDomains([{ gpus: [0], switcher: gpu0.switcher }, {
+    gpus: [1],
+    switcher: gpu1.switcher,
+  }]);
+  assertEquals(domains.domainToJoin("x", [0])?.switcher, gpu0.switcher);
+  assertEquals(domains.domainToJoin("y", [2]), undefined, "a device no domain uses: a new domain");
+  assertThrows(
+    () => domains.domainToJoin("tp2", [0, 1]),
+    RestartNeededError,
+    "would join the swap domains gpu 0 and gpu 1",
+  );
+  assertThrows(
+    () => domains.domainToJoin("wide", [1, 2]),
+    RestartNeededError,
+    "would widen the swap domain gpu 1",
+  );
   domains.beginShutdown();
 });

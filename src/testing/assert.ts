@@ -22,6 +22,19 @@ export function assertMatch(actual: string, re: RegExp, message?: string): void 
 // deno-lint-ignore no-explicit-any
 type ErrorClass<E> = abstract new (...args: any[]) => E;
 
+/** `err` is an instance of `cls` whose message contains `includes` (each when given). */
+function checkError<E extends Error>(err: unknown, cls?: ErrorClass<E>, includes?: string): E {
+  if (cls && !(err instanceof cls)) {
+    throw new assert.AssertionError({ message: `expected ${cls.name}, got ${String(err)}`, actual: err });
+  }
+  if (includes && !String((err as Error).message).includes(includes)) {
+    throw new assert.AssertionError({
+      message: `error message '${(err as Error).message}' lacks '${includes}'`,
+    });
+  }
+  return err as E;
+}
+
 /** Awaits `fn()`, asserts it rejects (with an instance of `cls`, message containing `includes`), returns the error. */
 export async function assertRejects<E extends Error = Error>(
   fn: () => Promise<unknown>,
@@ -31,15 +44,21 @@ export async function assertRejects<E extends Error = Error>(
   try {
     await fn();
   } catch (err) {
-    if (cls && !(err instanceof cls)) {
-      throw new assert.AssertionError({ message: `expected ${cls.name}, got ${String(err)}`, actual: err });
-    }
-    if (includes && !String((err as Error).message).includes(includes)) {
-      throw new assert.AssertionError({
-        message: `error message '${(err as Error).message}' lacks '${includes}'`,
-      });
-    }
-    return err as E;
+    return checkError(err, cls, includes);
   }
   throw new assert.AssertionError({ message: "expected a rejection, but it resolved" });
+}
+
+/** Calls `fn`, asserts it throws (an instance of `cls`, message containing `includes`), returns the error. */
+export function assertThrows<E extends Error = Error>(
+  fn: () => unknown,
+  cls?: ErrorClass<E>,
+  includes?: string,
+): E {
+  try {
+    fn();
+  } catch (err) {
+    return checkError(err, cls, includes);
+  }
+  throw new assert.AssertionError({ message: "expected a throw, but it returned" });
 }
