@@ -111,6 +111,8 @@ export interface LoadResult {
   readonly p50ms: number;
   readonly p99ms: number;
   readonly requests: number;
+  /** Answers that were not 2xx/3xx plus socket errors: a target that fails fast would look fast. */
+  readonly errors: number;
 }
 
 const WRK_SCRIPT = `wrk.method = "POST"
@@ -145,19 +147,24 @@ export async function wrk(url: string, connections: number, seconds: number): Pr
   };
   const rps = Number(text.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? NaN);
   const requests = Number(text.match(/(\d+) requests in/)?.[1] ?? NaN);
-  return { rps, p50ms: ms("50"), p99ms: ms("99"), requests };
+  const non2xx = Number(text.match(/Non-2xx or 3xx responses:\s+(\d+)/)?.[1] ?? 0);
+  const socket = text.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/);
+  const errors = non2xx + (socket ? socket.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
+  return { rps, p50ms: ms("50"), p99ms: ms("99"), requests, errors };
 }
 
 /** The built-in client when wrk is missing: `connections` loops of sequential POSTs for `seconds`. */
 export async function builtinLoad(url: string, connections: number, seconds: number): Promise<LoadResult> {
   const body = '{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":4}';
   const latencies: number[] = [];
+  let errors = 0;
   const end = performance.now() + seconds * 1000;
   await Promise.all(Array.from({ length: connections }, async () => {
     while (performance.now() < end) {
       const t0 = performance.now();
       const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
       await res.arrayBuffer();
+      if (!res.ok) errors++;
       latencies.push(performance.now() - t0);
     }
   }));
@@ -166,6 +173,7 @@ export async function builtinLoad(url: string, connections: number, seconds: num
     p50ms: quantile(latencies, 0.5),
     p99ms: quantile(latencies, 0.99),
     requests: latencies.length,
+    errors,
   };
 }
 

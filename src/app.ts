@@ -241,7 +241,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
 
   const servers: Deno.HttpServer[] = [];
   let proxy: Deno.HttpServer;
-  const listen = (name: string, hostname: string, port: number, app: Hono) => {
+  const listen = (name: string, hostname: string, port: number, app: { fetch: Deno.ServeHandler }) => {
     let server: Deno.HttpServer;
     try {
       server = Deno.serve({

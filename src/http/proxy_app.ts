@@ -1,4 +1,3 @@
-import { type Context, Hono } from "hono";
 import type { Clock } from "../core/clock.ts";
 import {
   BadRequestError,
@@ -58,18 +57,32 @@ export interface ProxyAppDeps {
   readonly loadingLine?: (model: string) => string;
 }
 
+/** The proxy port's handler: Deno.serve's `fetch`, and `request` for tests (a path on http://localhost). */
+export interface ProxyApp {
+  readonly fetch: (req: Request, info?: Deno.ServeHandlerInfo) => Promise<Response>;
+  request(path: string, init?: RequestInit): Promise<Response>;
+}
+
+/** What the error path and the access log need to know of a request. */
+interface RequestContext {
+  readonly id: string;
+  readonly at: number;
+  /** Set once the request has named a known model (its Retry-After and log line use it). */
+  model: string | undefined;
+}
+
 /**
  * The OpenAI-compatible endpoint. Only the inference routes (and `proxy_allowed_paths`) are forwarded,
  * to the engine of the model the request names, with `model` rewritten to what the engine serves;
  * `/v1/models`, `/models` and `/health` are answered here. Every answer llmux makes itself is an OpenAI
- * error body; a request it rejects is logged and counted (`request_rejected`).
+ * error body; a request it rejects is logged and counted (`request_rejected`). A plain Deno.serve handler,
+ * no router: this is the path of every token (see the README's Performance section).
  */
-export function createProxyApp(deps: ProxyAppDeps): Hono {
+export function createProxyApp(deps: ProxyAppDeps): ProxyApp {
   const { gate, log } = deps;
   const config = deps.config;
   const keys = deps.keys ?? new ApiKeys();
   const routes = new RouteTable(config.proxyAllowedPaths);
-  const app = new Hono();
   // The sorted model names, recomputed when a reload swaps the config.
   let listed: { config: Config; names: string[] } | undefined;
   const modelList = () => {
@@ -96,27 +109,22 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
     if (!l) limiters.set(model, l = new Semaphore(config.maxConcurrentRequests));
     return l;
   };
-  // The model of a request that failed after naming one, for its Retry-After (set on the error path only).
-  const modelOf = new WeakMap<Request, string>();
-  // Each request's id and arrival, for the error path's header and access-log line.
-  const started = new WeakMap<Request, { id: string; at: number }>();
   const access = (e: AccessEntry) => {
     if (deps.config.accessLog) logAccess(log, e);
   };
 
-  app.onError((err, c) => {
-    const req = c.req.raw;
-    const start = started.get(req) ?? { id: requestIdOf(req.headers), at: deps.clock.now() };
+  /** The answer to a request that failed: its OpenAI error, logged and counted. */
+  const failure = (req: Request, ctx: RequestContext, err: unknown): Response => {
     if (err instanceof ClientGoneError || req.signal.aborted) {
       // Routine on a busy endpoint: nobody is left to read an answer, so it is not an error.
       log.debug("Client left before its answer: {method} {path} id={requestId}", {
         method: req.method,
         path: splitTarget(req.url).path,
-        requestId: start.id,
+        requestId: ctx.id,
       });
       return errorResponse(new ClientGoneError(), log);
     }
-    const retryAfter = gate.retryAfterSecs?.(modelOf.get(req)) ?? 1;
+    const retryAfter = gate.retryAfterSecs?.(ctx.model) ?? 1;
     const path = splitTarget(req.url).path;
     if (err instanceof LlmuxError && err.status >= 400 && err.status < 500) {
       deps.events?.emit({ type: "request_rejected", reason: err.code, status: err.status });
@@ -125,24 +133,24 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
         path: path.slice(0, 200),
         status: err.status,
         reason: err.code,
-        requestId: start.id,
+        requestId: ctx.id,
       });
     }
-    const res = errorResponse(err, log, retryAfter, start.id);
-    res.headers.set("x-request-id", start.id);
+    const res = errorResponse(err, log, retryAfter, ctx.id);
+    res.headers.set("x-request-id", ctx.id);
     access({
-      requestId: start.id,
+      requestId: ctx.id,
       method: req.method,
       path,
-      model: modelOf.get(req),
+      model: ctx.model,
       status: res.status,
-      totalMs: deps.clock.now() - start.at,
+      totalMs: deps.clock.now() - ctx.at,
       queueMs: 0,
       switched: false,
       bytes: null,
     });
     return res;
-  });
+  };
 
   const localAnswer = (route: LocalRoute, req: Request, requestId: string) =>
     answerLocal(route, req, requestId, {
@@ -153,7 +161,8 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
 
   /** The answer to a streaming request that waits for a switch: 200 at once, then waiting_stream.ts. */
   const waitingResponse = (
-    c: Context,
+    req: Request,
+    completed: Promise<void> | undefined,
     w: {
       pending: Promise<InFlightGuard>;
       model: string;
@@ -164,7 +173,6 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
       outbound: ForwardRequest;
     },
   ): Response => {
-    const req = c.req.raw;
     const engine = deps.config.models.get(w.model)!;
     let bytes = 0;
     let queueMs = 0;
@@ -203,7 +211,6 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
         switched: true,
         bytes,
       });
-    const completed = (c.env as Deno.ServeHandlerInfo | undefined)?.completed;
     if (completed) completed.then(done, done);
     return new Response(body, {
       headers: {
@@ -215,11 +222,9 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
     });
   };
 
-  app.all("*", async (c) => {
-    const req = c.req.raw;
-    const requestId = requestIdOf(req.headers);
-    const arrived = deps.clock.now();
-    started.set(req, { id: requestId, at: arrived });
+  const serve = async (req: Request, info: Deno.ServeHandlerInfo | undefined, ctx: RequestContext) => {
+    const requestId = ctx.id;
+    const arrived = ctx.at;
     const { target, path } = splitTarget(req.url);
     const route = routes.match(req.method, path);
     if (route.kind === "bad_path") throw new BadRequestError(route.message, "invalid_path");
@@ -236,6 +241,7 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
     const current = deps.config;
     const engine = current.models.get(model);
     if (!engine) throw new ModelNotFoundError(model, modelList().names);
+    ctx.model = model;
     let outBody: BodyInit | null = bytes as BodyInit | null;
     let headerDrops = decoded ? dropDecoded : drop;
     if (bytes && bodyModel !== undefined && bodyModel !== engine.servedName) {
@@ -258,6 +264,8 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
         queueWaitSeconds: queueWaitMs / 1000,
         requestId,
       });
+    let sent = 0;
+    const completed = info?.completed;
     const outbound: ForwardRequest = {
       model,
       url: `http://${engine.engineHost}:${engine.port}${target}`,
@@ -268,6 +276,8 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
       clientSignal: req.signal,
       client: deps.pools?.get(model),
       requestId,
+      completed,
+      onBytes: current.accessLog ? (n: number) => void (sent += n) : undefined,
     };
     try {
       let admitted = gate.tryAcquire?.(model) ?? null;
@@ -279,7 +289,14 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
           // answers 200 at once and keeps the stream alive (waiting_stream.ts).
           const now = await settledNow(pending, deps.clock);
           if (now === undefined) {
-            return waitingResponse(c, { pending, model, requestId, path, arrived, outbound });
+            return waitingResponse(req, completed, {
+              pending,
+              model,
+              requestId,
+              path,
+              arrived,
+              outbound: { ...outbound, completed: undefined, onBytes: undefined },
+            });
           }
           if ("error" in now) throw now.error;
           admitted = now.guard;
@@ -290,17 +307,7 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
       const permitted = limited(admitted, limiterOf(model), req.signal);
       const guard = permitted instanceof Promise ? await permitted : permitted;
       queueWaitMs = deps.clock.now() - arrived;
-      let sent = 0;
-      const completed = (c.env as Deno.ServeHandlerInfo | undefined)?.completed;
-      const res = await forward(
-        {
-          ...outbound,
-          completed,
-          ...(current.accessLog ? { onBytes: (n: number) => void (sent += n) } : {}),
-        },
-        guard,
-        deps.fetch,
-      );
+      const res = await forward(outbound, guard, deps.fetch);
       served(res.status);
       if (current.accessLog) {
         // Logged once the body is delivered: its time and size are known then.
@@ -325,13 +332,24 @@ export function createProxyApp(deps: ProxyAppDeps): Hono {
       }
       return res;
     } catch (err) {
-      modelOf.set(req, model);
       const gone = err instanceof ClientGoneError || req.signal.aborted;
       served(gone ? 499 : err instanceof LlmuxError ? err.status : 500);
       throw gone ? new ClientGoneError() : err;
     }
-  });
-  return app;
+  };
+
+  const fetch = async (req: Request, info?: Deno.ServeHandlerInfo): Promise<Response> => {
+    const ctx: RequestContext = { id: requestIdOf(req.headers), at: deps.clock.now(), model: undefined };
+    try {
+      return await serve(req, info, ctx);
+    } catch (err) {
+      return failure(req, ctx, err);
+    }
+  };
+  return {
+    fetch,
+    request: (path, init) => fetch(new Request(new URL(path, "http://localhost"), init)),
+  };
 }
 
 /**

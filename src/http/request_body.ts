@@ -76,9 +76,14 @@ export async function readBody(
     ? null
     : undefined;
   if (format === undefined) throw new UnsupportedEncodingError(encoding);
-  if (req.body === null) return { bytes: null, decoded: false };
-  const declared = Number(req.headers.get("content-length") ?? NaN);
+  const length = req.headers.get("content-length");
+  const declared = length === null ? NaN : Number(length);
   if (declared > limits.maxBytes) throw new BodyTooLargeError(limits.maxBytes);
+  if (req.method === "GET" || req.method === "HEAD") return { bytes: null, decoded: false };
+  if (declared === 0) return { bytes: new Uint8Array(0), decoded: false };
+  // A declared length is read without touching `req.body`: the getter turns Deno's native body into a
+  // JavaScript stream, and reading through it cost more than the rest of this function.
+  if (!(declared >= 0) && req.body === null) return { bytes: null, decoded: false };
 
   // One rejection that every read races against; no timer or AbortController of its own.
   let timeout: BodyReadTimeoutError | undefined;
@@ -93,7 +98,7 @@ export async function readBody(
       // A declared length within the limit: one read on Deno's fast path.
       return { bytes: new Uint8Array(await beforeDeadline(req.arrayBuffer(), timedOut)), decoded: false };
     }
-    const raw = await collect(req.body, limits.maxBytes, timedOut);
+    const raw = await collect(req.body!, limits.maxBytes, timedOut);
     if (format === null) return { bytes: raw, decoded: false };
     const inflated = new Blob([raw as BlobPart]).stream().pipeThrough(new DecompressionStream(format));
     try {
