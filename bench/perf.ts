@@ -1,292 +1,171 @@
 /**
  * `deno task bench`: llmux against the runtime's floor, measured in one run on this machine. Targets:
  * direct (a canned nginx "engine"), nginx as a proxy (when installed), the cheapest Deno proxy
- * (bench/baseline_proxy.ts, the floor) and llmux, in interleaved rounds (BENCH_ROUNDS, default 5). Load
- * from wrk when installed, else a built-in client (the table says which). Writes bench/RESULTS.md.
+ * (bench/baseline_proxy.ts, the floor), the same with the duties every safe proxy has, and llmux, in
+ * interleaved rounds (BENCH_ROUNDS, default 5). Load from wrk when installed, else a built-in client (the
+ * table says which). BENCH_ONLY=request,gc,sse,streams,queued,switch,startup runs some sections; a full run
+ * writes bench/RESULTS.md (BENCH_WRITE=0: print only).
  */
 import { fileURLToPath } from "node:url";
 import {
   builtinLoad,
   CANNED,
+  chat,
   cpuSeconds,
   freePort,
+  GcTrace,
   hasCommand,
   type LoadResult,
   median,
-  quantile,
-  rssMb,
-  SELF,
+  post,
   spread,
-  sseArrivals,
   start,
   wrk,
 } from "./perf_kit.ts";
+import { type Target, Targets } from "./perf_targets.ts";
+import { queued, sse, streams } from "./perf_streams.ts";
 
 const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 5);
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 3);
+const SECTIONS = ["request", "gc", "sse", "streams", "queued", "switch", "startup"] as const;
+const only = Deno.env.get("BENCH_ONLY")?.split(",").map((s) => s.trim()).filter(Boolean);
+for (const s of only ?? []) {
+  if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`BENCH_ONLY: unknown section ${s}`);
+}
+const want = (s: (typeof SECTIONS)[number]) => only === undefined || only.includes(s);
 const useWrk = await hasCommand("wrk");
 const useNginx = await hasCommand("nginx");
-const dir = await Deno.makeTempDir({ prefix: "llmux-bench-" });
-const stops: Array<() => Promise<void>> = [];
-const BASELINE = fileURLToPath(new URL("./baseline_proxy.ts", import.meta.url));
+const targets = await Targets.create();
 
-async function llmux(models: Record<string, unknown>, extra: Record<string, unknown> = {}) {
-  const port = freePort();
-  const file = `${dir}/llmux-${port}.json`;
-  await Deno.writeTextFile(
-    file,
-    JSON.stringify({
-      host: "127.0.0.1",
-      port,
-      metrics_port: 0,
-      state_file: null,
-      runtime_dir: dir,
-      vllm_command: [...SELF, "mock-vllm"],
-      // Like the nginx target (access_log off): the bench measures the proxy, not log shipping.
-      access_log: false,
-      models,
-      ...extra,
-    }),
-  );
-  const p = await start([...SELF, "--config", file], /Proxy listening/, { stream: "stderr" });
-  stops.push(p.stop);
-  return {
-    port,
-    pid: p.proc.pid,
-    startedMs: p.startedMs,
-    url: `http://127.0.0.1:${port}/v1/chat/completions`,
-  };
-}
-
-async function floor(upstream: number) {
-  const port = freePort();
-  const p = await start(
-    [Deno.execPath(), "run", "--allow-net", BASELINE, String(upstream), String(port)],
-    /READY/,
-  );
-  stops.push(p.stop);
-  return { port, pid: p.proc.pid, url: `http://127.0.0.1:${port}/v1/chat/completions` };
-}
-
-async function nginxProxy(upstream: number) {
-  const port = freePort();
-  const conf = `${dir}/nginx-${port}.conf`;
-  await Deno.writeTextFile(
-    conf,
-    `worker_processes 1; daemon off; pid ${dir}/nginx-${port}.pid; error_log /dev/null crit;
-events { worker_connections 4096; }
-http { access_log off; client_body_temp_path ${dir}; proxy_temp_path ${dir};
-  upstream engine { server 127.0.0.1:${upstream}; keepalive 128; }
-  server { listen 127.0.0.1:${port};
-    location / { proxy_pass http://engine; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; } } }`,
-  );
-  const proc = new Deno.Command("nginx", { args: ["-c", conf, "-p", dir], stdout: "null", stderr: "null" })
-    .spawn();
-  stops.push(async () => {
-    proc.kill("SIGTERM");
-    await proc.status;
-  });
-  for (let i = 0; i < 100; i++) {
-    try {
-      (await Deno.connect({ port })).close();
-      break;
-    } catch {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+/** A wrk (or built-in) run; a target that answers with errors would look fast, so errors stop the bench. */
+const load = async (name: string, url: string, c: number, seconds = SECONDS): Promise<LoadResult> => {
+  const res = await (useWrk ? wrk(url, c, seconds) : builtinLoad(url, c, seconds));
+  if (res.errors > 0) {
+    throw new Error(`${name} answered ${res.errors} of ${res.requests} requests with errors`);
   }
-  return { port, pid: proc.pid, url: `http://127.0.0.1:${port}/v1/chat/completions` };
-}
+  return res;
+};
+const us = (x: number) => `${x.toFixed(0)} µs`;
+/** The first table: one row per target. */
+const targetRows: string[][] = [];
+/** The second table: measure | floor | llmux | ratio or target. */
+const measures: string[][] = [];
 
-const chat = (max = 4) =>
-  JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }], max_tokens: max });
-const load = (url: string, c: number) => (useWrk ? wrk(url, c, SECONDS) : builtinLoad(url, c, SECONDS));
-const rows: string[][] = [];
-const add = (...cells: string[]) => rows.push(cells);
-
-try {
-  // --- Request path: canned nginx engine behind each proxy ---------------------------------------
+/** c=1 latency, c=64 throughput and CPU per request: direct, nginx, floor, floor with duties, llmux. */
+async function requestPath(): Promise<void> {
   const enginePort = freePort();
-  const main = await llmux({
+  const main = await targets.llmux({
     m: { model_path: "m", port: enginePort, eviction: { weights: "retain", process: "stop" } },
-  }, {
-    vllm_command: ["sh", CANNED],
-  });
-  await (await fetch(main.url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: chat(),
-  }))
-    .arrayBuffer();
-  const targets: Array<{ name: string; url: string; pid?: number }> = [
+  }, { vllm_command: ["sh", CANNED] });
+  await (await post(main.url, chat())).arrayBuffer();
+  const list: Array<{ name: string; url: string; pid?: number; children?: boolean }> = [
     { name: "direct", url: `http://127.0.0.1:${enginePort}/v1/chat/completions` },
-    ...(useNginx ? [{ name: "nginx", ...(await nginxProxy(enginePort)) }] : []),
-    { name: "floor", ...(await floor(enginePort)) },
+    ...(useNginx ? [{ name: "nginx", ...(await targets.nginx(enginePort)), children: true }] : []),
+    { name: "floor", ...(await targets.floor(enginePort)) },
+    { name: "floor+duties", ...(await targets.floor(enginePort, { duties: true })) },
     { name: "llmux", url: main.url, pid: main.pid },
   ];
   const c1: Record<string, LoadResult[]> = {};
   const c64: Record<string, LoadResult[]> = {};
   const cpu: Record<string, number[]> = {};
   for (let r = 0; r < ROUNDS; r++) {
-    for (const t of targets) {
-      (c1[t.name] ??= []).push(await load(t.url, 1));
-      const before = t.pid ? cpuSeconds(t.pid) : 0;
-      const res = await load(t.url, 64);
+    for (const t of list) {
+      (c1[t.name] ??= []).push(await load(t.name, t.url, 1));
+      const children = { children: t.children ?? false };
+      const before = t.pid ? cpuSeconds(t.pid, children) : 0;
+      const res = await load(t.name, t.url, 64);
       (c64[t.name] ??= []).push(res);
-      if (t.pid) (cpu[t.name] ??= []).push(((cpuSeconds(t.pid) - before) / res.requests) * 1e6);
+      if (t.pid) (cpu[t.name] ??= []).push(((cpuSeconds(t.pid, children) - before) / res.requests) * 1e6);
     }
   }
   const p = (name: string, f: (x: LoadResult) => number) => c1[name]?.map(f) ?? [];
   const direct50 = median(p("direct", (x) => x.p50ms));
   const direct99 = median(p("direct", (x) => x.p99ms));
   const rps = (n: string) => median(c64[n]?.map((x) => x.rps) ?? []);
-  for (const t of targets) {
-    add(
+  const added50 = (n: string) => (median(p(n, (x) => x.p50ms)) - direct50) * 1000;
+  const added99 = (n: string) => median(p(n, (x) => x.p99ms)) - direct99;
+  for (const t of list) {
+    targetRows.push([
       t.name,
-      t.name === "direct"
-        ? spread(p(t.name, (x) => x.p50ms), 3)
-        : `+${((median(p(t.name, (x) => x.p50ms)) - direct50) * 1000).toFixed(0)} µs`,
-      t.name === "direct"
-        ? spread(p(t.name, (x) => x.p99ms), 2)
-        : `+${(median(p(t.name, (x) => x.p99ms)) - direct99).toFixed(2)} ms`,
+      t.name === "direct" ? spread(p(t.name, (x) => x.p50ms), 3) : `+${added50(t.name).toFixed(0)} µs`,
+      t.name === "direct" ? spread(p(t.name, (x) => x.p99ms), 2) : `+${added99(t.name).toFixed(2)} ms`,
       `${(rps(t.name) / 1000).toFixed(1)}k/s (${(rps(t.name) / rps("direct")).toFixed(3)}× direct${
-        t.name === "llmux" ? `, ${(rps("llmux") / rps("floor")).toFixed(2)}× floor` : ""
+        t.name === "direct" || t.name === "nginx" ? "" : `, ${(rps(t.name) / rps("floor")).toFixed(2)}× floor`
       })`,
-      cpu[t.name] ? `${median(cpu[t.name]!).toFixed(0)} µs` : "–",
-    );
+      cpu[t.name] ? `${spread(cpu[t.name]!, 0)} µs` : "–",
+    ]);
   }
-  const cpuRatio = median(cpu.llmux ?? []) / median(cpu.floor ?? []);
+  const cpuOf = (n: string) => median(cpu[n] ?? []);
+  measures.push(
+    [
+      "CPU per request at c=64 (floor with duties)",
+      `${us(cpuOf("floor"))} (${us(cpuOf("floor+duties"))})`,
+      us(cpuOf("llmux")),
+      `${(cpuOf("llmux") / cpuOf("floor")).toFixed(2)}× (target ≤ 1.15×); ${
+        (cpuOf("llmux") / cpuOf("floor+duties")).toFixed(2)
+      }× with duties`,
+    ],
+    [
+      "c=64 throughput (floor with duties)",
+      `${(rps("floor") / 1000).toFixed(1)}k/s (${(rps("floor+duties") / 1000).toFixed(1)}k/s)`,
+      `${(rps("llmux") / 1000).toFixed(1)}k/s`,
+      `${(rps("llmux") / rps("floor")).toFixed(2)}× (target ≥ 0.95×); ${
+        (rps("llmux") / rps("floor+duties")).toFixed(2)
+      }× with duties`,
+    ],
+    [
+      "c=1 added p50 / p99",
+      `+${added50("floor").toFixed(0)} µs / +${added99("floor").toFixed(2)} ms`,
+      `+${added50("llmux").toFixed(0)} µs / +${added99("llmux").toFixed(2)} ms`,
+      "target ≤ 0.2 ms / ≤ 1 ms",
+    ],
+  );
+}
 
-  // --- SSE: 500-chunk bursts from the mock engine ---------------------------------------------------
-  const ssePort = freePort();
-  const sse = await llmux({
-    m: { model_path: "m", port: ssePort, extra_args: ["--latency-ms", "0", "--token-delay-ms", "0"] },
+/** Bytes allocated per request and GC pauses at c=64 (V8's --trace-gc-nvp), floor against llmux. */
+async function garbage(): Promise<void> {
+  const enginePort = freePort();
+  const traces = { floor: new GcTrace(), llmux: new GcTrace() };
+  const main = await targets.llmux(
+    {
+      m: { model_path: "m", port: enginePort, eviction: { weights: "retain", process: "stop" } },
+    },
+    { vllm_command: ["sh", CANNED] },
+    { v8Flags: "--trace-gc-nvp", onLine: (l) => traces.llmux.line(l) },
+  );
+  await (await post(main.url, chat())).arrayBuffer();
+  const floorTarget = await targets.floor(enginePort, {
+    v8Flags: "--trace-gc-nvp",
+    onLine: (l) => traces.floor.line(l),
   });
-  const sseFloor = await floor(ssePort);
-  const burst = JSON.stringify({
-    model: "m",
-    messages: [{ role: "user", content: "go" }],
-    max_tokens: 500,
-    ignore_eos: true,
-    stream: true,
-  });
-  const sseTargets = [
-    { name: "direct", url: `http://127.0.0.1:${ssePort}/v1/chat/completions` },
-    { name: "floor", url: sseFloor.url, pid: sseFloor.pid },
-    { name: "llmux", url: sse.url, pid: sse.pid },
-  ];
-  await sseArrivals(sse.url, burst);
-  const totals: Record<string, number[]> = {};
-  const gaps: Record<string, number[]> = {};
-  const ttfb: Record<string, number[]> = {};
-  const sseCpu: Record<string, number[]> = {};
-  // Batches of 10 streams per round: CPU clock ticks are 10 ms, one burst is about 1 ms of CPU.
+  const per: Record<string, { kb: number[]; pauseUs: number[] }> = {};
   for (let r = 0; r < ROUNDS; r++) {
-    for (const t of sseTargets) {
-      const before = t.pid ? cpuSeconds(t.pid) : 0;
-      for (let k = 0; k < 10; k++) {
-        const times = await sseArrivals(t.url, burst);
-        (totals[t.name] ??= []).push(times.at(-1)!);
-        (ttfb[t.name] ??= []).push(times[0]!);
-        for (let i = 1; i < times.length; i++) (gaps[t.name] ??= []).push(times[i]! - times[i - 1]!);
-      }
-      if (t.pid) (sseCpu[t.name] ??= []).push(((cpuSeconds(t.pid) - before) / (10 * 502)) * 1e6);
+    for (
+      const [name, t] of [["floor", floorTarget], ["llmux", main]] as Array<[keyof typeof traces, Target]>
+    ) {
+      const before = traces[name].snapshot();
+      const res = await load(name, t.url, 64);
+      // The last lines of a run arrive a moment later; read the trace once they are in.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const after = traces[name].snapshot();
+      const e = per[name] ??= { kb: [], pauseUs: [] };
+      e.kb.push(((after.allocatedMb - before.allocatedMb) * 1024) / res.requests);
+      e.pauseUs.push(((after.pauseMs - before.pauseMs) * 1000) / res.requests);
     }
   }
-  const perChunk = (n: string) => ((median(totals[n]!) - median(totals.direct!)) / 502) * 1000;
-  const gap99 = (n: string) => quantile(gaps[n]!, 0.99) - quantile(gaps.direct!, 0.99);
+  const kb = (n: string) => median(per[n]!.kb);
+  const pause = (n: string) => median(per[n]!.pauseUs);
+  measures.push([
+    "JS allocated per request at c=64 / GC pause per request",
+    `${kb("floor").toFixed(1)} KB / ${pause("floor").toFixed(1)} µs`,
+    `${kb("llmux").toFixed(1)} KB / ${pause("llmux").toFixed(1)} µs`,
+    `added ${(kb("llmux") - kb("floor")).toFixed(1)} KB (aim < 10 KB)`,
+  ]);
+}
 
-  // --- 1,000 open streams ---------------------------------------------------------------------------
-  const slowPort = freePort();
-  // The engine takes every stream (max_concurrent_requests above 1,000) so llmux's own cost is measured.
-  const slow = await llmux({
-    m: { model_path: "m", port: slowPort, extra_args: ["--latency-ms", "0", "--token-delay-ms", "2000"] },
-  }, { max_concurrent_requests: 2000 });
-  const slowFloor = await floor(slowPort);
-  const openStreams = async (url: string, pid: number) => {
-    const ctrl = new AbortController();
-    const t0 = performance.now();
-    const firsts = await Promise.all(Array.from({ length: 1000 }, async () => {
-      const res = await fetch(url, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: burst,
-        signal: ctrl.signal,
-      });
-      const reader = res.body!.getReader();
-      await reader.read();
-      return performance.now() - t0;
-    }));
-    const rss = rssMb(pid);
-    ctrl.abort();
-    return { rss, ttfb: median(firsts) };
-  };
-  await (await fetch(slow.url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: chat(1),
-  })).arrayBuffer();
-  const streamsFloor = await openStreams(slowFloor.url, slowFloor.pid);
-  const streamsLlmux = await openStreams(slow.url, slow.pid);
-
-  // --- 10,000 requests queued behind a cold start -----------------------------------------------------
-  const queued = await llmux(
-    {
-      m: {
-        model_path: "m",
-        port: freePort(),
-        extra_args: ["--startup-delay-ms", "3000", "--token-delay-ms", "0", "--output-tokens", "1-4"],
-      },
-    },
-    { max_queue_depth: 20_000 },
-  );
-  /** Sends 10,000 requests at once; returns peak RSS of `pid`, the seconds until all were answered, the statuses. */
-  const flood = async (url: string, pid: number) => {
-    let peak = rssMb(pid);
-    const sampler = setInterval(() => (peak = Math.max(peak, rssMb(pid))), 50);
-    const t0 = performance.now();
-    // Its own connection pool, closed afterwards: 10,000 idle keep-alive sockets would outlive the flood.
-    const client = Deno.createHttpClient({});
-    const statuses = await Promise.all(Array.from({ length: 10_000 }, async () => {
-      try {
-        const res = await fetch(url, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: chat(2),
-          client,
-        });
-        await res.arrayBuffer();
-        return res.status;
-      } catch {
-        return 0;
-      }
-    }));
-    clearInterval(sampler);
-    client.close();
-    return { peak, seconds: (performance.now() - t0) / 1000, statuses };
-  };
-  const { peak, seconds: drainS, statuses } = await flood(queued.url, queued.pid);
-  // The floor holding as many requests: in front of an engine that takes 3 s to answer.
-  const heldPort = freePort();
-  const held = await llmux({
-    m: {
-      model_path: "m",
-      port: heldPort,
-      extra_args: ["--latency-ms", "3000", "--token-delay-ms", "0", "--output-tokens", "1-4"],
-    },
-  });
-  await (await fetch(held.url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: chat(1),
-  }))
-    .arrayBuffer();
-  const heldFloor = await floor(heldPort);
-  const floodFloor = await flood(heldFloor.url, heldFloor.pid);
-  const queueErrors = statuses.filter((s) => s !== 200).length;
-
-  // --- Switch time added by llmux (default policy) -----------------------------------------------------
-  // Two offload models whose engines take exactly 100 ms to sleep and 100 ms to wake.
-  const switchModel = (name: string) => ({
+/** Time llmux adds to an A→B switch with the default policy (engines take 100 ms to sleep and to wake). */
+async function switchTime(): Promise<void> {
+  const model = (name: string) => ({
     model_path: name,
     port: freePort(),
     eviction: { weights: "offload", process: "keep_running" },
@@ -294,14 +173,10 @@ try {
       ["--token-delay-ms", "0", "--output-tokens", "1-2"],
     ),
   });
-  const sw = await llmux({ a: switchModel("a"), b: switchModel("b") });
-  const ask = async (model: string) => {
+  const sw = await targets.llmux({ a: model("a"), b: model("b") });
+  const ask = async (m: string) => {
     const t0 = performance.now();
-    const res = await fetch(sw.url, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ model, messages: [{ role: "user", content: "x" }] }),
-    });
+    const res = await post(sw.url, JSON.stringify({ model: m, messages: [{ role: "user", content: "x" }] }));
     await res.arrayBuffer();
     return performance.now() - t0;
   };
@@ -313,17 +188,43 @@ try {
     switched.push(await ask(r % 2 ? "b" : "a"));
   }
   // The engines' own work in a switch: one 100 ms sleep and one 100 ms wake.
-  const switchAdded = median(switched) - median(same) - 200;
+  const added = median(switched) - median(same) - 200;
+  measures.push(["A→B switch, added by llmux (adaptive)", "–", `${added.toFixed(1)} ms`, "target ≤ 10 ms"]);
+}
 
-  // --- Startup with 20 models --------------------------------------------------------------------------
+/** Time to "Proxy listening" with 20 models configured, against a Deno hello world. */
+async function startup(): Promise<void> {
   const twenty = Object.fromEntries(
     Array.from({ length: 20 }, (_, i) => [`m${i}`, { model_path: `m${i}`, port: freePort() }]),
   );
-  const big = await llmux(twenty);
-  const helloFile = `${dir}/hello.ts`;
+  const big = await targets.llmux(twenty);
+  const helloFile = `${targets.dir}/hello.ts`;
   await Deno.writeTextFile(helloFile, 'console.log("READY");');
   const hello = await start([Deno.execPath(), "run", helloFile], /READY/);
   await hello.stop();
+  measures.push([
+    'startup with 20 models (to "Proxy listening")',
+    `hello world ${hello.startedMs.toFixed(0)} ms`,
+    `${big.startedMs.toFixed(0)} ms`,
+    "target ≤ 300 ms",
+  ]);
+}
+
+const table = (head: string[], rows: string[][]) => [
+  `| ${head.join(" | ")} |`,
+  `|${head.map(() => "---").join("|")}|`,
+  ...rows.map((r) => `| ${r.join(" | ")} |`),
+];
+
+try {
+  if (want("request")) await requestPath();
+  if (want("gc")) await garbage();
+  const ctx = { targets, rounds: ROUNDS, measures };
+  if (want("sse")) await sse(ctx);
+  if (want("streams")) await streams(ctx);
+  if (want("queued")) await queued(ctx);
+  if (want("switch")) await switchTime();
+  if (want("startup")) await startup();
 
   const date = new Date().toISOString().slice(0, 10);
   const cpus = Deno.readTextFileSync("/proc/cpuinfo").match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown CPU";
@@ -333,60 +234,23 @@ try {
     `Machine: ${navigator.hardwareConcurrency} cores, ${cpus}; Deno ${Deno.version.deno}. Load: ${
       useWrk ? "wrk" : "built-in client (wrk not installed)"
     }; ${ROUNDS} interleaved rounds of ${SECONDS} s; medians (min–max over rounds).`,
+    ...(targetRows.length === 0 ? [] : [
+      "",
+      ...table(
+        ["target", "c=1 p50 (added)", "c=1 p99 (added)", "c=64 throughput", "CPU per request at c=64"],
+        targetRows,
+      ),
+    ]),
     "",
-    "| target | c=1 p50 (added) | c=1 p99 (added) | c=64 throughput | CPU per request at c=64 |",
-    "|---|---|---|---|---|",
-    ...rows.map((r) => `| ${r.join(" | ")} |`),
-    "",
-    "| measure | floor | llmux | llmux ÷ floor or target |",
-    "|---|---|---|---|",
-    `| CPU per request at c=64 | ${median(cpu.floor ?? []).toFixed(0)} µs | ${
-      median(cpu.llmux ?? []).toFixed(0)
-    } µs | ${cpuRatio.toFixed(2)}× (target ≤ 1.15×) |`,
-    `| c=64 throughput | ${(rps("floor") / 1000).toFixed(1)}k/s | ${(rps("llmux") / 1000).toFixed(1)}k/s | ${
-      (rps("llmux") / rps("floor")).toFixed(2)
-    }× (target ≥ 0.95×) |`,
-    `| c=1 added p50 / p99 | +${((median(p("floor", (x) => x.p50ms)) - direct50) * 1000).toFixed(0)} µs / +${
-      (median(p("floor", (x) => x.p99ms)) - direct99).toFixed(2)
-    } ms | +${((median(p("llmux", (x) => x.p50ms)) - direct50) * 1000).toFixed(0)} µs / +${
-      (median(p("llmux", (x) => x.p99ms)) - direct99).toFixed(2)
-    } ms | target ≤ 0.2 ms / ≤ 1 ms |`,
-    `| SSE 500-chunk burst: added per chunk (total ÷ chunks) | ${perChunk("floor").toFixed(1)} µs | ${
-      perChunk("llmux").toFixed(1)
-    } µs | |`,
-    `| SSE added inter-chunk gap p99 | ${gap99("floor").toFixed(2)} ms | ${
-      gap99("llmux").toFixed(2)
-    } ms | target ≤ 0.5 ms |`,
-    `| SSE CPU per chunk | ${median(sseCpu.floor!).toFixed(1)} µs | ${
-      median(sseCpu.llmux!).toFixed(1)
-    } µs | added ${(median(sseCpu.llmux!) - median(sseCpu.floor!)).toFixed(1)} µs (target ≤ 10 µs) |`,
-    `| SSE time to first byte | ${median(ttfb.floor!).toFixed(2)} ms | ${
-      median(ttfb.llmux!).toFixed(2)
-    } ms | direct ${median(ttfb.direct!).toFixed(2)} ms |`,
-    `| 1,000 open streams: RSS / median TTFB | ${streamsFloor.rss.toFixed(0)} MB / ${
-      streamsFloor.ttfb.toFixed(0)
-    } ms | ${streamsLlmux.rss.toFixed(0)} MB / ${streamsLlmux.ttfb.toFixed(0)} ms | ${
-      (streamsLlmux.rss / streamsFloor.rss).toFixed(2)
-    }× (target ≤ 1.5×) |`,
-    `| 10,000 requests at once (llmux: queued behind a 3 s cold start; floor: held 3 s by the engine) | ` +
-    `peak RSS ${floodFloor.peak.toFixed(0)} MB, ${
-      floodFloor.statuses.filter((x) => x !== 200).length
-    } errors | ` +
-    `peak RSS ${peak.toFixed(0)} MB, drained in ${drainS.toFixed(1)} s, ${queueErrors} errors | ` +
-    `${(peak / floodFloor.peak).toFixed(2)}× RSS (target 0 errors, ≤ 1.3×) |`,
-    `| A→B switch, added by llmux (adaptive) | – | ${switchAdded.toFixed(1)} ms | target ≤ 10 ms |`,
-    `| startup with 20 models (to "Proxy listening") | hello world ${hello.startedMs.toFixed(0)} ms | ${
-      big.startedMs.toFixed(0)
-    } ms | target ≤ 300 ms |`,
+    ...table(["measure", "floor", "llmux", "llmux ÷ floor or target"], measures),
   ];
   console.log(lines.join("\n"));
-  if (Deno.env.get("BENCH_WRITE") !== "0") {
+  if (only === undefined && Deno.env.get("BENCH_WRITE") !== "0") {
     await Deno.writeTextFile(
       fileURLToPath(new URL("./RESULTS.md", import.meta.url)),
       lines.join("\n") + "\n",
     );
   }
 } finally {
-  for (const stop of stops.reverse()) await stop().catch(() => {});
-  await Deno.remove(dir, { recursive: true });
+  await targets.stopAll();
 }

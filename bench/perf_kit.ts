@@ -6,6 +6,14 @@ export const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 export const SELF = [Deno.execPath(), "run", "--allow-all", "--quiet", MAIN];
 export const CANNED = fileURLToPath(new URL("./canned_engine.sh", import.meta.url));
 
+/** A small chat request for model "m". */
+export const chat = (maxTokens = 4) =>
+  JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }], max_tokens: maxTokens });
+
+/** POSTs a JSON body. */
+export const post = (url: string, body: string) =>
+  fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
+
 export function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
@@ -26,17 +34,22 @@ export function spread(xs: readonly number[], digits = 1): string {
   })`;
 }
 
-/** CPU seconds (user + system) a process and its children (nginx's worker) have used, from /proc. */
-export function cpuSeconds(pid: number): number {
+/**
+ * CPU seconds (user + system) a process has used, from /proc; with `children`, its direct children's too
+ * (nginx's worker). llmux's children are its engines, whose work is not llmux's overhead.
+ */
+export function cpuSeconds(pid: number, opts: { children: boolean }): number {
+  const of = (stat: string) => {
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { ppid: Number(fields[1]), seconds: (Number(fields[11]) + Number(fields[12])) / 100 };
+  };
+  if (!opts.children) return of(Deno.readTextFileSync(`/proc/${pid}/stat`)).seconds;
   let total = 0;
   for (const entry of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(entry.name)) continue;
     try {
-      const f = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      const fields = f.slice(f.lastIndexOf(")") + 2).split(" ");
-      if (Number(entry.name) === pid || Number(fields[1]) === pid) {
-        total += (Number(fields[11]) + Number(fields[12])) / 100;
-      }
+      const p = of(Deno.readTextFileSync(`/proc/${entry.name}/stat`));
+      if (Number(entry.name) === pid || p.ppid === pid) total += p.seconds;
     } catch { /* exited */ }
   }
   return total;
@@ -61,7 +74,7 @@ export async function hasCommand(name: string): Promise<boolean> {
 export async function start(
   argv: string[],
   ready: RegExp,
-  opts: { stream?: "stdout" | "stderr"; env?: Record<string, string> } = {},
+  opts: { stream?: "stdout" | "stderr"; env?: Record<string, string>; onLine?: (line: string) => void } = {},
 ): Promise<{ proc: Deno.ChildProcess; stop: () => Promise<void>; startedMs: number }> {
   const t0 = performance.now();
   const proc = new Deno.Command(argv[0]!, {
@@ -74,6 +87,7 @@ export async function start(
   // The last lines, for the error when it never gets ready.
   const last: string[] = [];
   const keep = (l: string) => {
+    opts.onLine?.(l);
     last.push(l);
     if (last.length > 20) last.shift();
   };
@@ -185,4 +199,30 @@ export async function sseArrivals(url: string, body: string): Promise<number[]> 
   const reader = res.body!.getReader();
   for (let r = await reader.read(); !r.done; r = await reader.read()) times.push(performance.now() - t0);
   return times;
+}
+
+/**
+ * What V8 allocated and how long its collections paused the process, from one started with
+ * `--v8-flags=--trace-gc-nvp` (feed it every output line): each collection reports the bytes allocated
+ * since the one before, so a window's sum is its garbage plus what it left alive.
+ */
+export class GcTrace {
+  #allocatedMb = 0;
+  #pauseMs = 0;
+  #collections = 0;
+
+  line(l: string): void {
+    const at = l.indexOf("GC: {");
+    if (at < 0) return;
+    try {
+      const gc = JSON.parse(l.slice(at + 4)) as { allocated?: number; pause?: number };
+      this.#allocatedMb += (gc.allocated ?? 0) / 1024 / 1024;
+      this.#pauseMs += gc.pause ?? 0;
+      this.#collections++;
+    } catch { /* another line that mentions GC */ }
+  }
+
+  snapshot(): { allocatedMb: number; pauseMs: number; collections: number } {
+    return { allocatedMb: this.#allocatedMb, pauseMs: this.#pauseMs, collections: this.#collections };
+  }
 }

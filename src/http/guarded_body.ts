@@ -4,7 +4,7 @@ import type { InFlightGuard } from "../switcher/in_flight.ts";
 const encoder = new TextEncoder();
 
 /** Bytes asked of the engine per read: a burst of SSE events fits in one read, into one reused buffer. */
-const READ_BUFFER_BYTES = 16 * 1024;
+const READ_BUFFER_BYTES = 4 * 1024;
 
 /**
  * Passes the upstream body through chunk by chunk (pull-based, nothing buffered ahead of the client) and
