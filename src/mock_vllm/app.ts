@@ -79,6 +79,8 @@ export function createMockApp(opts: MockOptions, deps: MockDeps): Hono {
       prefix_cache_stale: s.prefixStale,
       request_count: s.requestCount,
       sleep_calls: s.sleepCalls,
+      last_sleep_ms: s.lastSleepMs,
+      last_wake_ms: s.lastWakeMs,
       in_flight: s.running.size,
       waiting: s.waiting,
       dead: s.dead,

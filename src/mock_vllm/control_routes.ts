@@ -44,6 +44,7 @@ export function addDevModeRoutes(app: Hono, s: EngineState, deps: ControlDeps): 
   const memoryTags: Tag[] = ["weights", "kv_cache"];
 
   app.post("/sleep", async (c) => {
+    const t0 = performance.now();
     s.sleepCalls++;
     const level = Number(c.req.query("level") ?? "1");
     if (!Number.isInteger(level)) return c.text("Internal Server Error", 500);
@@ -75,10 +76,12 @@ export function addDevModeRoutes(app: Hono, s: EngineState, deps: ControlDeps): 
     s.sleepLevel = level;
     if (level === 1 && !s.opts.sleepFreesKvOnly) s.hostRamGb = s.opts.modelSizeGb;
     deps.log(`INFO [gpu_worker.py] It took ${(ms / 1000).toFixed(6)} seconds to fall asleep.`);
+    s.lastSleepMs = performance.now() - t0;
     return c.body(null, 200);
   });
 
   app.post("/wake_up", async (c) => {
+    const t0 = performance.now();
     if (!s.sleeping) {
       deps.log("INFO [executor.py] Executor is not sleeping.");
       return c.body(null, 200);
@@ -116,6 +119,7 @@ export function addDevModeRoutes(app: Hono, s: EngineState, deps: ControlDeps): 
       s.sleepLevel = 0;
     }
     s.tagsChanged();
+    s.lastWakeMs = performance.now() - t0;
     return c.body(null, 200);
   });
 

@@ -37,6 +37,9 @@ export class EngineState {
   requestCount = 0;
   /** POST /sleep calls received (a residency test proves none came). */
   sleepCalls = 0;
+  /** How long the last /sleep and /wake_up took here (the bench subtracts the engine's own share). */
+  lastSleepMs = 0;
+  lastWakeMs = 0;
   readonly running = new Set<RunningRequest>();
   /** v0.17 `/sleep?mode=keep`: running requests are frozen until the next /wake_up. */
   frozen = false;
