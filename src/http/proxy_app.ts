@@ -362,9 +362,9 @@ function limited(
   client: AbortSignal,
 ): InFlightGuard | Promise<InFlightGuard> {
   const permit = limiter.tryAcquire();
-  if (permit !== null) return withPermit(guard, permit);
+  if (permit !== null) return new PermittedGuard(guard, permit);
   return limiter.acquire(AbortSignal.any([client, guard.signal])).then(
-    (p) => withPermit(guard, p),
+    (p) => new PermittedGuard(guard, p),
     (err) => {
       guard.release();
       throw err;
@@ -372,12 +372,39 @@ function limited(
   );
 }
 
-function withPermit(guard: InFlightGuard, held: () => void): InFlightGuard {
-  const release = () => {
-    held();
-    guard.release();
-  };
-  return { model: guard.model, signal: guard.signal, abort: guard.abort, release, [Symbol.dispose]: release };
+/** An in-flight guard that also holds an engine permit: releasing it gives both back, once. */
+class PermittedGuard implements InFlightGuard {
+  readonly #guard: InFlightGuard;
+  #permit: (() => void) | null;
+
+  constructor(guard: InFlightGuard, permit: () => void) {
+    this.#guard = guard;
+    this.#permit = permit;
+  }
+
+  get model(): string {
+    return this.#guard.model;
+  }
+
+  get signal(): AbortSignal {
+    return this.#guard.signal;
+  }
+
+  abort(reason: unknown): void {
+    this.#guard.abort(reason);
+  }
+
+  release(): void {
+    const permit = this.#permit;
+    if (permit === null) return;
+    this.#permit = null;
+    permit();
+    this.#guard.release();
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
 }
 
 /** "/v1/x?y" and "/v1/x" from "http://host:port/v1/x?y", without a URL parse on the hot path. */

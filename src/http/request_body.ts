@@ -150,9 +150,11 @@ async function collect(
   return out;
 }
 
-/** `work`, or the deadline's rejection if it comes first (the work is then left to settle unobserved). */
+/**
+ * `work`, or the deadline's rejection if it comes first. The race's own reaction on `work` keeps a later
+ * failure of the abandoned work from being an unhandled rejection.
+ */
 function beforeDeadline<T>(work: Promise<T>, timedOut: Promise<never>): Promise<T> {
-  work.catch(() => {});
   return Promise.race([work, timedOut]);
 }
 

@@ -11,9 +11,37 @@ export interface InFlightGuard extends Disposable {
   release(): void;
 }
 
+/** One held guard: a class, not closures, since one is made per request. */
+class Guard implements InFlightGuard {
+  readonly #ctrl = new AbortController();
+  readonly #owner: InFlightSet;
+  readonly model: string;
+
+  constructor(owner: InFlightSet, model: string) {
+    this.#owner = owner;
+    this.model = model;
+  }
+
+  get signal(): AbortSignal {
+    return this.#ctrl.signal;
+  }
+
+  abort(reason: unknown): void {
+    this.#ctrl.abort(reason);
+  }
+
+  release(): void {
+    this.#owner.leave(this);
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}
+
 /** The in-flight requests of one model. */
 export class InFlightSet {
-  readonly #entries = new Set<AbortController>();
+  readonly #entries = new Set<Guard>();
   #idleWaiters: Array<() => void> = [];
   readonly #onIdle: (() => void) | undefined;
 
@@ -27,29 +55,25 @@ export class InFlightSet {
   }
 
   acquire(model: string): InFlightGuard {
-    const ctrl = new AbortController();
-    this.#entries.add(ctrl);
-    const release = () => {
-      if (!this.#entries.delete(ctrl)) return;
-      if (this.#entries.size === 0) {
-        const waiters = this.#idleWaiters;
-        this.#idleWaiters = [];
-        for (const w of waiters) w();
-        this.#onIdle?.();
-      }
-    };
-    return {
-      model,
-      signal: ctrl.signal,
-      abort: (reason) => ctrl.abort(reason),
-      release,
-      [Symbol.dispose]: release,
-    };
+    const guard = new Guard(this, model);
+    this.#entries.add(guard);
+    return guard;
+  }
+
+  /** A guard's release (the second one of the same guard does nothing). */
+  leave(guard: Guard): void {
+    if (!this.#entries.delete(guard)) return;
+    if (this.#entries.size === 0) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const w of waiters) w();
+      this.#onIdle?.();
+    }
   }
 
   /** Aborts every held guard's signal with `reason` (their holders then release). */
   abortAll(reason: unknown): void {
-    for (const ctrl of this.#entries) ctrl.abort(reason);
+    for (const guard of this.#entries) guard.abort(reason);
   }
 
   /** Resolves once no guard is held. */

@@ -522,9 +522,15 @@ export class Switcher {
     if (!slot) return;
     slot.lastUsedAt = this.#deps.clock.now();
     if (this.#awake.has(model) && !this.#shutdown.signal.aborted) {
-      this.#tick();
+      // A tick only ever starts a switch for a model with waiting requests; at c=1 this runs per request.
+      if (this.#anyWaiting()) this.#tick();
       this.#armTtl(model);
     }
+  }
+
+  #anyWaiting(): boolean {
+    for (const slot of this.#slots.values()) if (slot.queue.length > 0) return true;
+    return false;
   }
 
   /** Starts the model's idle TTL (ttl_secs) from now; a request for it disarms the timer. */
