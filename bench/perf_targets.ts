@@ -52,13 +52,7 @@ export class Targets {
       stream: "stderr",
       ...(opts.onLine ? { onLine: opts.onLine } : {}),
     });
-    this.#stops.push(p.stop);
-    return {
-      port,
-      pid: p.proc.pid,
-      startedMs: p.startedMs,
-      url: `http://127.0.0.1:${port}/v1/chat/completions`,
-    };
+    return this.#started(port, p);
   }
 
   /** bench/baseline_proxy.ts in front of `upstream` (`duties`: with the duties every safe proxy has). */
@@ -86,13 +80,7 @@ export class Targets {
       /READY/,
       opts.onLine ? { onLine: opts.onLine } : {},
     );
-    this.#stops.push(p.stop);
-    return {
-      port,
-      pid: p.proc.pid,
-      startedMs: p.startedMs,
-      url: `http://127.0.0.1:${port}/v1/chat/completions`,
-    };
+    return this.#started(port, p);
   }
 
   /** nginx as a reverse proxy to `upstream`, buffering off, like a proxy in front of a streaming engine. */
@@ -132,9 +120,14 @@ http { access_log off; client_body_temp_path ${dir}; proxy_temp_path ${dir};
     };
   }
 
-  /** Registers a stop to run at the end (another process a section started). */
-  onStop(stop: () => Promise<void>): void {
-    this.#stops.push(stop);
+  #started(port: number, p: Awaited<ReturnType<typeof start>>): Target {
+    this.#stops.push(p.stop);
+    return {
+      port,
+      pid: p.proc.pid,
+      startedMs: p.startedMs,
+      url: `http://127.0.0.1:${port}/v1/chat/completions`,
+    };
   }
 
   async stopAll(): Promise<void> {
