@@ -8,12 +8,10 @@ import { logger } from "./core/log.ts";
 import type { Config } from "./config/types.ts";
 import { EngineOrchestrator } from "./engine/orchestrator.ts";
 import { DenoSpawner } from "./engine/spawner.ts";
-import { createAdminApp } from "./http/admin_app.ts";
 import { eventHistory } from "./http/sse_feed.ts";
 import type { History } from "./core/history.ts";
 import type { LogLine } from "./core/log.ts";
 import { createProxyApp } from "./http/proxy_app.ts";
-import { createMetrics } from "./metrics/registry.ts";
 import { createPolicy } from "./policy/registry.ts";
 import { SwitchCostTracker } from "./policy/switch_costs.ts";
 import { Switcher } from "./switcher/switcher.ts";
@@ -267,6 +265,9 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   };
   try {
     if (config.metricsPort > 0) {
+      // Loaded only when asked for: prom-client and the admin app (with its dashboard) add ~20 MB of memory
+      // and startup time to a daemon that serves without them.
+      const { createMetrics } = await import("./metrics/registry.ts");
       const registry = createMetrics({
         get models() {
           return [...live.config.models.keys()];
@@ -298,6 +299,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
       listen("Metrics", config.host, config.metricsPort, metricsApp);
     }
     if (config.adminPort !== null) {
+      const { createAdminApp } = await import("./http/admin_app.ts");
       const token = opts.adminToken ?? config.adminToken;
       if (token === undefined && !LOOPBACK.includes(config.adminHost)) {
         log.warn("Admin API on {host} has no admin_token: anyone who can reach it can switch models", {

@@ -4,21 +4,16 @@ import { systemClock } from "./core/clock.ts";
 import { ConfigError, describe, UsageError } from "./core/errors.ts";
 import { logger, type LogLine, setupLogging } from "./core/log.ts";
 import { History } from "./core/history.ts";
-import { runMockSglang } from "./mock_engines/sglang.ts";
-import { runMockLlamaServer } from "./mock_engines/llama_server.ts";
 import { watchConfig } from "./reload/watch.ts";
 import { loadConfigFile } from "./config/load.ts";
 import type { Config, Eviction } from "./config/types.ts";
 import { demoBanner, demoConfig } from "./demo.ts";
 import { EngineOrchestrator } from "./engine/orchestrator.ts";
 import { DenoSpawner } from "./engine/spawner.ts";
-import { runMockVllm } from "./mock_vllm/serve.ts";
-import { runMockNvidiaSmi } from "./mock_vllm/nvidia_smi.ts";
 import { NvidiaSmi } from "./tools/gpu_memory.ts";
 import { levelToEviction, parseEvictionArg } from "./tools/policy_arg.ts";
-import { runValidation } from "./tools/validate.ts";
 import { describeConfig } from "./tools/check_config.ts";
-import { runCheckpoint, runRestoreDetached, type ToolDeps } from "./tools/checkpoint_tool.ts";
+import type { ToolDeps } from "./tools/checkpoint_tool.ts";
 import { openCheckpointStore } from "./checkpoint/open_store.ts";
 import { checkPermissions, describeNotCapable, PermissionError } from "./permissions.ts";
 import { VERSION } from "./version.ts";
@@ -57,10 +52,16 @@ const DEFAULT_POLICIES = "offload+keep_running,discard+keep_running";
 
 /** Parses the CLI and runs the chosen command; returns the exit code. The only caller of Deno.exit is below. */
 async function main(argv: string[]): Promise<number> {
-  if (argv[0] === "mock-vllm") return await runMockVllm(argv.slice(1));
-  if (argv[0] === "mock-sglang") return await runMockSglang(argv.slice(1));
-  if (argv[0] === "mock-llama-server") return await runMockLlamaServer(argv.slice(1));
+  // Subcommands load their own modules only when run: a mock engine starts without the daemon's.
+  if (argv[0] === "mock-vllm") return await (await import("./mock_vllm/serve.ts")).runMockVllm(argv.slice(1));
+  if (argv[0] === "mock-sglang") {
+    return await (await import("./mock_engines/sglang.ts")).runMockSglang(argv.slice(1));
+  }
+  if (argv[0] === "mock-llama-server") {
+    return await (await import("./mock_engines/llama_server.ts")).runMockLlamaServer(argv.slice(1));
+  }
   if (argv[0] === "mock-nvidia-smi") {
+    const { runMockNvidiaSmi } = await import("./mock_vllm/nvidia_smi.ts");
     return await runMockNvidiaSmi(argv.slice(1), { fakeGpu: Deno.env.get("LLMUX_FAKE_GPU") }, console.log);
   }
   const isDemo = argv[0] === "demo";
@@ -141,6 +142,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (values.checkpoint !== undefined || values["restore-detached"] !== undefined) {
     const deps = await toolDeps(config);
+    const { runCheckpoint, runRestoreDetached } = await import("./tools/checkpoint_tool.ts");
     return values.checkpoint !== undefined
       ? await runCheckpoint(
         config,
@@ -197,6 +199,7 @@ async function validate(config: Config, model: string, policies: Eviction[]): Pr
     },
   );
   try {
+    const { runValidation } = await import("./tools/validate.ts");
     return await runValidation(config, model, policies, {
       lifecycle,
       fetch: globalThis.fetch.bind(globalThis),
