@@ -1,8 +1,8 @@
 /**
- * Finds the top-level `"model"` of a JSON object body by scanning its bytes, stopping as soon as it is
- * found: the hot path forwards the body untouched, so parsing (and re-serialising) a long prompt only to
- * read one field is waste. Anything the scanner does not understand answers `malformed`, and the caller
- * falls back to JSON.parse for the exact error.
+ * Finds a top-level field (`"model"`, `"stream"`) of a JSON object body by scanning its bytes, stopping as
+ * soon as it is found: the proxy forwards the body untouched, so parsing a long prompt only to read one
+ * field is waste. Anything the scanner does not understand answers `malformed`, and the caller falls back
+ * to JSON.parse for the exact error.
  */
 export type ModelField =
   | { readonly kind: "string"; readonly value: string }
@@ -12,8 +12,11 @@ export type ModelField =
 
 const QUOTE = 0x22, BACKSLASH = 0x5c, COLON = 0x3a, COMMA = 0x2c;
 const OPEN_OBJ = 0x7b, CLOSE_OBJ = 0x7d, OPEN_ARR = 0x5b, CLOSE_ARR = 0x5d;
-const MODEL = [0x6d, 0x6f, 0x64, 0x65, 0x6c]; // m o d e l
+const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+const MODEL = encoder.encode("model");
+const STREAM = encoder.encode("stream");
+const TRUE = encoder.encode("true");
 
 const isSpace = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
 
@@ -50,7 +53,12 @@ function skipValue(buf: Uint8Array, i: number): number {
   return j === i ? -1 : j;
 }
 
-export function topLevelModel(buf: Uint8Array): ModelField {
+/** Where the value of the top-level `key` lies in a JSON object body (`key` as plain ASCII bytes). */
+type Field = { readonly kind: "found"; readonly start: number; readonly end: number } | {
+  readonly kind: "absent" | "malformed";
+};
+
+function topLevelField(buf: Uint8Array, key: Uint8Array): Field {
   let i = 0;
   const ws = () => {
     while (i < buf.length && isSpace(buf[i]!)) i++;
@@ -64,7 +72,7 @@ export function topLevelModel(buf: Uint8Array): ModelField {
     if (buf[i] !== QUOTE) return { kind: "malformed" };
     const keyEnd = skipString(buf, i);
     if (keyEnd < 0) return { kind: "malformed" };
-    const isModel = keyEnd - i === 7 && MODEL.every((b, k) => buf[i + 1 + k] === b);
+    const isKey = keyEnd - i === key.length + 2 && key.every((b, k) => buf[i + 1 + k] === b);
     i = keyEnd;
     ws();
     if (buf[i] !== COLON) return { kind: "malformed" };
@@ -72,15 +80,7 @@ export function topLevelModel(buf: Uint8Array): ModelField {
     ws();
     const valueEnd = skipValue(buf, i);
     if (valueEnd < 0) return { kind: "malformed" };
-    if (isModel) {
-      if (buf[i] !== QUOTE) return { kind: "not_string" };
-      try {
-        const value = JSON.parse(decoder.decode(buf.subarray(i, valueEnd)));
-        return typeof value === "string" ? { kind: "string", value } : { kind: "not_string" };
-      } catch {
-        return { kind: "malformed" };
-      }
-    }
+    if (isKey) return { kind: "found", start: i, end: valueEnd };
     i = valueEnd;
     ws();
     if (buf[i] === COMMA) {
@@ -91,4 +91,23 @@ export function topLevelModel(buf: Uint8Array): ModelField {
     return buf[i] === CLOSE_OBJ ? { kind: "absent" } : { kind: "malformed" };
   }
   return { kind: "malformed" };
+}
+
+export function topLevelModel(buf: Uint8Array): ModelField {
+  const field = topLevelField(buf, MODEL);
+  if (field.kind !== "found") return field;
+  if (buf[field.start] !== QUOTE) return { kind: "not_string" };
+  try {
+    const value = JSON.parse(decoder.decode(buf.subarray(field.start, field.end)));
+    return typeof value === "string" ? { kind: "string", value } : { kind: "not_string" };
+  } catch {
+    return { kind: "malformed" };
+  }
+}
+
+/** Whether a JSON object body has a top-level `"stream": true` (false for anything else, malformed too). */
+export function streamRequested(buf: Uint8Array): boolean {
+  const field = topLevelField(buf, STREAM);
+  return field.kind === "found" && field.end - field.start === TRUE.length &&
+    TRUE.every((b, k) => buf[field.start + k] === b);
 }

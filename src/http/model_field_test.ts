@@ -1,5 +1,7 @@
 import { assertEquals } from "../testing/assert.ts";
-import { type ModelField, topLevelModel } from "./model_field.ts";
+import { type ModelField, streamRequested, topLevelModel } from "./model_field.ts";
+
+const enc = (text: string) => new TextEncoder().encode(text);
 
 const scan = (text: string) => topLevelModel(new TextEncoder().encode(text));
 
@@ -58,4 +60,26 @@ Deno.test("topLevelModel() agrees with JSON.parse on seeded random bodies", () =
       : { kind: "not_string" };
     assertEquals(scan(text), expected, text);
   }
+});
+
+Deno.test("streamRequested: only a top-level literal true", () => {
+  const yes = [
+    '{"model":"m","stream":true}',
+    '{ "stream" : true , "x": 1 }',
+    '{"messages":[{"stream":false}],"stream":true}',
+  ];
+  const no = [
+    '{"model":"m"}',
+    '{"stream":false}',
+    '{"stream":"true"}',
+    '{"stream":1}',
+    '{"stream":truthy}',
+    '{"opts":{"stream":true}}',
+    '{"messages":[{"content":"\\"stream\\":true"}]}',
+    '{"stream":tru',
+    "[true]",
+    "",
+  ];
+  for (const body of yes) assertEquals(streamRequested(enc(body)), true, body);
+  for (const body of no) assertEquals(streamRequested(enc(body)), false, body);
 });

@@ -4,6 +4,7 @@ import type { EventBus, LlmuxEvent } from "../core/events.ts";
 import { spawnTask } from "../core/tasks.ts";
 import type { InFlightGuard } from "../switcher/in_flight.ts";
 import { sseErrorEvent } from "./guarded_body.ts";
+import { streamRequested } from "./model_field.ts";
 
 /** How often a waiting stream gets `: waiting`, so proxies and clients do not time out a cold start. */
 export const WAITING_COMMENT_MS = 5_000;
@@ -153,11 +154,7 @@ export function progress(e: LlmuxEvent, model: string): string | null {
 /** Whether the request is a completion stream (`"stream": true`): only those can wait with a 200 sent. */
 export function isStreaming(path: string, bytes: Uint8Array | null): boolean {
   if (bytes === null || (path !== "/v1/chat/completions" && path !== "/v1/completions")) return false;
-  try {
-    return JSON.parse(new TextDecoder().decode(bytes))?.stream === true;
-  } catch {
-    return false;
-  }
+  return streamRequested(bytes);
 }
 
 /** The promise's outcome if it settles within one timer turn (a refusal), else undefined (a real wait). */
