@@ -3,11 +3,15 @@
  * is measured against. With `--duties` it also does what any proxy in front of an engine must (llmux does
  * each): cancel the engine's request when the client leaves (an abort signal), keep hop-by-hop headers and
  * credentials from the engine, tag both directions with an x-request-id, use its own connection pool and
- * never follow redirects. The difference between the two is the runtime's price of those duties.
- * Usage: deno run -A bench/baseline_proxy.ts <upstream port> <listen port> [--duties]
+ * never follow redirects. The difference between the two is the runtime's price of those duties. With
+ * `--js-body` an SSE answer passes through a JavaScript stream, as in llmux (so that a broken stream can end
+ * with an error event), instead of Deno's native pass-through: the runtime's price of that duty per open
+ * stream.
+ * Usage: deno run -A bench/baseline_proxy.ts <upstream port> <listen port> [--duties] [--js-body]
  */
 const [upstream, listen] = Deno.args.map(Number);
 const duties = Deno.args.includes("--duties");
+const jsBody = Deno.args.includes("--js-body");
 const DROP = new Set(["connection", "keep-alive", "transfer-encoding", "te", "upgrade", "authorization"]);
 const client = duties ? Deno.createHttpClient({}) : undefined;
 let ids = 0;
@@ -32,7 +36,9 @@ Deno.serve(
         headers: req.headers,
         body,
       });
-      return new Response(res.body, { status: res.status, headers: res.headers });
+      const sse = res.headers.get("content-type")?.includes("text/event-stream") ?? false;
+      const out = jsBody && sse && res.body ? passThrough(res.body) : res.body;
+      return new Response(out, { status: res.status, headers: res.headers });
     }
     const id = `b-${++ids}`;
     const ctrl = new AbortController();
@@ -52,3 +58,18 @@ Deno.serve(
     return new Response(res.body, { status: res.status, headers: copy(res.headers, id) });
   },
 );
+
+/** The engine's bytes through a JavaScript stream: one BYOB read at a time into a reused 4 KiB buffer. */
+function passThrough(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const reader = body.getReader({ mode: "byob" });
+  let buffer = new Uint8Array(4096);
+  return new ReadableStream<Uint8Array>({
+    async pull(ctrl) {
+      const r = await reader.read(buffer);
+      if (r.done) return ctrl.close();
+      buffer = new Uint8Array(r.value.buffer);
+      ctrl.enqueue(r.value.slice());
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
+}

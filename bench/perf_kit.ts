@@ -61,6 +61,27 @@ export function rssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/**
+ * Resident memory by kind, in MB, from /proc/<pid>/smaps: `malloc` is the brk heap (the runtime's native
+ * allocations on the main thread: buffers, resources), `anon` other anonymous mappings (V8's heap, thread
+ * arenas, stacks), `files` mapped files (the deno binary's pages, libraries).
+ */
+export function memorySplit(pid: number): { malloc: number; anon: number; files: number } {
+  const out = { malloc: 0, anon: 0, files: 0 };
+  let kind: keyof typeof out = "anon";
+  for (const line of Deno.readTextFileSync(`/proc/${pid}/smaps`).split("\n")) {
+    const head = line.match(/^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/);
+    if (head) {
+      const name = head[1]!;
+      kind = name === "[heap]" ? "malloc" : name === "" || name.startsWith("[") ? "anon" : "files";
+      continue;
+    }
+    const rss = line.match(/^Rss:\s+(\d+) kB/);
+    if (rss) out[kind] += Number(rss[1]) / 1024;
+  }
+  return out;
+}
+
 export async function hasCommand(name: string): Promise<boolean> {
   try {
     return (await new Deno.Command("sh", { args: ["-c", `command -v ${name}`], stdout: "null" }).output())

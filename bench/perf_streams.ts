@@ -1,5 +1,15 @@
 /** bench/perf.ts's streaming sections: SSE bursts, 1,000 open streams, 10,000 queued requests. */
-import { chat, cpuSeconds, freePort, median, post, quantile, rssMb, sseArrivals } from "./perf_kit.ts";
+import {
+  chat,
+  cpuSeconds,
+  freePort,
+  median,
+  memorySplit,
+  post,
+  quantile,
+  rssMb,
+  sseArrivals,
+} from "./perf_kit.ts";
 import type { Targets } from "./perf_targets.ts";
 
 /** What a section needs from the bench: its targets, rounds and the table it adds rows to. */
@@ -81,7 +91,10 @@ export async function sse({ targets, rounds: ROUNDS, measures }: SectionContext)
   );
 }
 
-/** 1,000 concurrent open streams: RSS and median time to first byte. */
+/**
+ * 1,000 concurrent open streams: RSS and median time to first byte, for the floor, the floor passing SSE
+ * through a JavaScript stream as llmux does, and llmux; with each one's idle RSS and where the memory is.
+ */
 export async function streams({ targets, measures }: SectionContext): Promise<void> {
   const slowPort = freePort();
   // The engine takes every stream (max_concurrent_requests above 1,000) so llmux's own cost is measured.
@@ -89,7 +102,9 @@ export async function streams({ targets, measures }: SectionContext): Promise<vo
     m: { model_path: "m", port: slowPort, extra_args: ["--latency-ms", "0", "--token-delay-ms", "2000"] },
   }, { max_concurrent_requests: 2000 });
   const slowFloor = await targets.floor(slowPort);
+  const slowFloorJs = await targets.floor(slowPort, { jsBody: true });
   const open = async (url: string, pid: number) => {
+    const idle = rssMb(pid);
     const ctrl = new AbortController();
     const t0 = performance.now();
     const firsts = await Promise.all(Array.from({ length: 1000 }, async () => {
@@ -99,22 +114,49 @@ export async function streams({ targets, measures }: SectionContext): Promise<vo
         body: burst,
         signal: ctrl.signal,
       });
+      if (res.status !== 200) throw new Error(`1,000 streams: ${url} answered ${res.status}`);
       await res.body!.getReader().read();
       return performance.now() - t0;
     }));
     const rss = rssMb(pid);
+    const split = memorySplit(pid);
     ctrl.abort();
-    return { rss, ttfb: median(firsts) };
+    return { idle, rss, split, ttfb: median(firsts) };
   };
   await (await post(slow.url, chat(1))).arrayBuffer();
   const floor = await open(slowFloor.url, slowFloor.pid);
+  const floorJs = await open(slowFloorJs.url, slowFloorJs.pid);
   const llmux = await open(slow.url, slow.pid);
-  measures.push([
-    "1,000 open streams: RSS / median TTFB",
-    `${floor.rss.toFixed(0)} MB / ${floor.ttfb.toFixed(0)} ms`,
-    `${llmux.rss.toFixed(0)} MB / ${llmux.ttfb.toFixed(0)} ms`,
-    `${(llmux.rss / floor.rss).toFixed(2)}× (target ≤ 1.5×)`,
-  ]);
+  const stack = rssMb((await targets.stackIdle()).pid);
+  const mb = (x: number) => `${x.toFixed(0)} MB`;
+  const where = (m: typeof floor) =>
+    `idle ${mb(m.idle)}; malloc ${mb(m.split.malloc)}, anon ${mb(m.split.anon)}, files ${mb(m.split.files)}`;
+  measures.push(
+    [
+      "1,000 open streams: RSS / median TTFB",
+      `${mb(floor.rss)} / ${floor.ttfb.toFixed(0)} ms`,
+      `${mb(llmux.rss)} / ${llmux.ttfb.toFixed(0)} ms`,
+      `${(llmux.rss / floor.rss).toFixed(2)}× (target ≤ 1.5×)`,
+    ],
+    [
+      "1,000 open streams, the floor passing SSE through a JS stream as llmux does: RSS",
+      mb(floorJs.rss),
+      mb(llmux.rss),
+      `floor with JS stream ${(floorJs.rss / floor.rss).toFixed(2)}× the floor`,
+    ],
+    [
+      "1,000 open streams: idle RSS and resident memory by kind (floor / floor with JS stream)",
+      `${where(floor)} / ${where(floorJs)}`,
+      where(llmux),
+      "malloc: the runtime's native buffers",
+    ],
+    [
+      "idle RSS of Deno with only the stack's libraries loaded (zod, yaml, hono, LogTape; bench/stack_idle.ts)",
+      `floor idle ${mb(floor.idle)}`,
+      mb(stack),
+      `the libraries alone: +${mb(stack - floor.idle)}`,
+    ],
+  );
 }
 
 /**

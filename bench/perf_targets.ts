@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { freePort, SELF, start } from "./perf_kit.ts";
 
 const BASELINE = fileURLToPath(new URL("./baseline_proxy.ts", import.meta.url));
+const STACK_IDLE = fileURLToPath(new URL("./stack_idle.ts", import.meta.url));
 
 export interface Target {
   readonly port: number;
@@ -55,10 +56,13 @@ export class Targets {
     return this.#started(port, p);
   }
 
-  /** bench/baseline_proxy.ts in front of `upstream` (`duties`: with the duties every safe proxy has). */
+  /**
+   * bench/baseline_proxy.ts in front of `upstream` (`duties`: with the duties every safe proxy has; `jsBody`:
+   * SSE through a JavaScript stream, as llmux passes it).
+   */
   async floor(
     upstream: number,
-    opts: { duties?: boolean; v8Flags?: string; onLine?: (line: string) => void } = {},
+    opts: { duties?: boolean; jsBody?: boolean; v8Flags?: string; onLine?: (line: string) => void } = {},
   ): Promise<Target> {
     const port = freePort();
     // Holding 10,000 requests takes 20,000 descriptors (client and engine sides): raise the limit as a
@@ -76,11 +80,19 @@ export class Targets {
         String(upstream),
         String(port),
         ...(opts.duties ? ["--duties"] : []),
+        ...(opts.jsBody ? ["--js-body"] : []),
       ],
       /READY/,
       opts.onLine ? { onLine: opts.onLine } : {},
     );
     return this.#started(port, p);
+  }
+
+  /** bench/stack_idle.ts: Deno with only the stack's libraries loaded (its pid, for its idle RSS). */
+  async stackIdle(): Promise<{ pid: number }> {
+    const p = await start([Deno.execPath(), "run", "--quiet", STACK_IDLE], /READY/);
+    this.#stops.push(p.stop);
+    return { pid: p.proc.pid };
   }
 
   /** nginx as a reverse proxy to `upstream`, buffering off, like a proxy in front of a streaming engine. */
