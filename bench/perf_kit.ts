@@ -14,11 +14,19 @@ export const chat = (maxTokens = 4) =>
 export const post = (url: string, body: string) =>
   fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
 
+/** Ports freePort has handed out in this run. */
+const given = new Set<number>();
+
+/** A port nothing listens on; the kernel may offer a closed one again, so none is given twice in a run. */
 export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
+  for (;;) {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (l.addr as Deno.NetAddr).port;
+    l.close();
+    if (given.has(port)) continue;
+    given.add(port);
+    return port;
+  }
 }
 
 export const median = (xs: readonly number[]) => quantile(xs, 0.5);
@@ -35,24 +43,33 @@ export function spread(xs: readonly number[], digits = 1): string {
 }
 
 /**
- * CPU seconds (user + system) a process has used, from /proc; with `children`, its direct children's too
- * (nginx's worker). llmux's children are its engines, whose work is not llmux's overhead.
+ * CPU seconds a process has used: the on-CPU time of its threads from /proc/<pid>/task/<tid>/schedstat, in
+ * nanoseconds (/proc/<pid>/stat counts 10 ms ticks, too coarse for a few microseconds per SSE chunk); with
+ * `children`, its direct children's too (nginx's worker). llmux's children are its engines, whose work is not
+ * llmux's overhead.
  */
 export function cpuSeconds(pid: number, opts: { children: boolean }): number {
-  const of = (stat: string) => {
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { ppid: Number(fields[1]), seconds: (Number(fields[11]) + Number(fields[12])) / 100 };
-  };
-  if (!opts.children) return of(Deno.readTextFileSync(`/proc/${pid}/stat`)).seconds;
+  if (!opts.children) return threadsSeconds(pid);
   let total = 0;
   for (const entry of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(entry.name)) continue;
     try {
-      const p = of(Deno.readTextFileSync(`/proc/${entry.name}/stat`));
-      if (Number(entry.name) === pid || p.ppid === pid) total += p.seconds;
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (Number(entry.name) === pid || ppid === pid) total += threadsSeconds(Number(entry.name));
     } catch { /* exited */ }
   }
   return total;
+}
+
+function threadsSeconds(pid: number): number {
+  let ns = 0;
+  for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/schedstat`).split(" ")[0]);
+    } catch { /* the thread exited */ }
+  }
+  return ns / 1e9;
 }
 
 /** Resident memory in MB, from /proc/<pid>/status. */
