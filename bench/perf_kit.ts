@@ -1,6 +1,9 @@
 /** Helpers for bench/perf.ts: processes, /proc readings, wrk, a built-in load client and statistics. */
 import { fileURLToPath } from "node:url";
 import { pumpLines } from "../src/engine/spawner.ts";
+import { freePort } from "../src/testing/free_port.ts";
+
+export { freePort };
 
 export const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 export const SELF = [Deno.execPath(), "run", "--allow-all", "--quiet", MAIN];
@@ -13,21 +16,6 @@ export const chat = (maxTokens = 4) =>
 /** POSTs a JSON body. */
 export const post = (url: string, body: string) =>
   fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
-
-/** Ports freePort has handed out in this run. */
-const given = new Set<number>();
-
-/** A port nothing listens on; the kernel may offer a closed one again, so none is given twice in a run. */
-export function freePort(): number {
-  for (;;) {
-    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (l.addr as Deno.NetAddr).port;
-    l.close();
-    if (given.has(port)) continue;
-    given.add(port);
-    return port;
-  }
-}
 
 export const median = (xs: readonly number[]) => quantile(xs, 0.5);
 export function quantile(xs: readonly number[], q: number): number {

@@ -5,24 +5,12 @@
 import { fileURLToPath } from "node:url";
 import { pumpLines } from "../../src/engine/spawner.ts";
 import { processAlive } from "../../src/mock_vllm/fake_gpu.ts";
+import { freePort } from "../../src/testing/free_port.ts";
+
+export { freePort };
 
 export const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
 export const SELF = [Deno.execPath(), "run", "--allow-all", "--quiet", MAIN];
-
-/** Ports handed out by this test process: the OS may offer a just-closed port again, and two of a
- * daemon's ports (or two daemons') must never collide. */
-const handedOut = new Set<number>();
-
-export function freePort(): number {
-  for (;;) {
-    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (l.addr as Deno.NetAddr).port;
-    l.close();
-    if (handedOut.has(port)) continue;
-    handedOut.add(port);
-    return port;
-  }
-}
 
 export interface ModelSpec {
   eviction?: { weights: string; process: string };
