@@ -59,7 +59,10 @@ Deno.serve(
   },
 );
 
-/** The engine's bytes through a JavaScript stream: one BYOB read at a time into a reused 4 KiB buffer. */
+/**
+ * The engine's bytes through a JavaScript stream: one BYOB read at a time into a reused 4 KiB buffer, as
+ * llmux's guardedBody reads them (a copy of its reads, not an import: the floor loads none of llmux's code).
+ */
 function passThrough(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
   const reader = body.getReader({ mode: "byob" });
   let buffer = new Uint8Array(4096);

@@ -13,9 +13,12 @@ export const CANNED = fileURLToPath(new URL("./canned_engine.sh", import.meta.ur
 export const chat = (maxTokens = 4) =>
   JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }], max_tokens: maxTokens });
 
-/** POSTs a JSON body. */
-export const post = (url: string, body: string) =>
-  fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
+/** POSTs a JSON body (`init` adds a signal or a connection pool). */
+export const post = (
+  url: string,
+  body: string,
+  init: { signal?: AbortSignal; client?: Deno.HttpClient } = {},
+) => fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body, ...init });
 
 export const median = (xs: readonly number[]) => quantile(xs, 0.5);
 export function quantile(xs: readonly number[], q: number): number {
@@ -156,7 +159,7 @@ export interface LoadResult {
 }
 
 const WRK_SCRIPT = `wrk.method = "POST"
-wrk.body = '{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":4}'
+wrk.body = '${chat()}'
 wrk.headers["Content-Type"] = "application/json"
 `;
 
@@ -195,14 +198,14 @@ export async function wrk(url: string, connections: number, seconds: number): Pr
 
 /** The built-in client when wrk is missing: `connections` loops of sequential POSTs for `seconds`. */
 export async function builtinLoad(url: string, connections: number, seconds: number): Promise<LoadResult> {
-  const body = '{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":4}';
+  const body = chat();
   const latencies: number[] = [];
   let errors = 0;
   const end = performance.now() + seconds * 1000;
   await Promise.all(Array.from({ length: connections }, async () => {
     while (performance.now() < end) {
       const t0 = performance.now();
-      const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
+      const res = await post(url, body);
       await res.arrayBuffer();
       if (!res.ok) errors++;
       latencies.push(performance.now() - t0);
@@ -220,7 +223,7 @@ export async function builtinLoad(url: string, connections: number, seconds: num
 /** Streams one SSE answer; returns the arrival time (ms from the request) of each chunk read. */
 export async function sseArrivals(url: string, body: string): Promise<number[]> {
   const t0 = performance.now();
-  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
+  const res = await post(url, body);
   const times: number[] = [];
   const reader = res.body!.getReader();
   for (let r = await reader.read(); !r.done; r = await reader.read()) times.push(performance.now() - t0);

@@ -116,12 +116,7 @@ export async function streams({ targets, measures }: SectionContext): Promise<vo
     const ctrl = new AbortController();
     const t0 = performance.now();
     const firsts = await Promise.all(Array.from({ length: 1000 }, async () => {
-      const res = await fetch(url, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: burst,
-        signal: ctrl.signal,
-      });
+      const res = await post(url, burst, { signal: ctrl.signal });
       if (res.status !== 200) throw new Error(`1,000 streams: ${url} answered ${res.status}`);
       await res.body!.getReader().read();
       return performance.now() - t0;
@@ -190,12 +185,7 @@ async function flood(url: string, pid: number, count = 10_000) {
   const client = Deno.createHttpClient({});
   const statuses = await Promise.all(Array.from({ length: count }, async () => {
     try {
-      const res = await fetch(url, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: chat(2),
-        client,
-      });
+      const res = await post(url, chat(2), { client });
       await res.arrayBuffer();
       return res.status;
     } catch {

@@ -3,7 +3,7 @@ import { type ModelField, streamRequested, topLevelModel } from "./model_field.t
 
 const enc = (text: string) => new TextEncoder().encode(text);
 
-const scan = (text: string) => topLevelModel(new TextEncoder().encode(text));
+const scan = (text: string) => topLevelModel(enc(text));
 
 Deno.test("topLevelModel() finds the top-level model past nested ones, escapes and non-ASCII", () => {
   assertEquals(scan('{"model":"m"}'), { kind: "string", value: "m" });
