@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { LlmuxError } from "../core/errors.ts";
+import type { HeaderReader } from "./request_headers.ts";
 
 /** A missing or wrong API key; the OpenAI SDKs raise this shape as AuthenticationError. */
 export class InvalidApiKeyError extends LlmuxError {
@@ -38,7 +39,7 @@ export class ApiKeys {
   }
 
   /** True when the request carries an accepted key as `Authorization: Bearer <key>` or `x-api-key`. */
-  accepts(headers: Headers): boolean {
+  accepts(headers: HeaderReader): boolean {
     const presented = presentedKey(headers);
     if (presented === null) return false;
     const candidate = digest(presented);
@@ -49,7 +50,7 @@ export class ApiKeys {
 }
 
 /** The key a request presents, or null when it presents none. */
-export function presentedKey(headers: Headers): string | null {
+export function presentedKey(headers: HeaderReader): string | null {
   const auth = headers.get("authorization");
   if (auth !== null) {
     const m = /^bearer\s+(.+)$/i.exec(auth.trim());

@@ -2,6 +2,7 @@ import { ClientGoneError, EngineUnreachableError } from "../core/errors.ts";
 import type { FetchFn } from "../engine/client.ts";
 import type { InFlightGuard } from "../switcher/in_flight.ts";
 import { guardedBody } from "./guarded_body.ts";
+import type { RequestHeaders } from "./request_headers.ts";
 
 /** Hop-by-hop headers (RFC 9110 7.6.1) plus ones that describe the client connection, not the request. */
 const HOP_BY_HOP = new Set([
@@ -20,20 +21,47 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /**
- * The headers to pass on, as a plain list (fetch and Response take it as is; a Headers object costs them
- * a second walk), in one pass. Names listed in `Connection` are hop-by-hop too; `requestId` replaces any
- * x-request-id. `forEach`, not for-of: Deno's Headers iterator allocates per entry and cost ~8× more.
+ * The engine's response headers to pass on, as a plain list (Response takes it as is; a Headers object
+ * costs it a second walk), and whether the answer is an event stream, from one pass. Names listed in
+ * `Connection` are hop-by-hop too; `requestId` replaces any x-request-id. `forEach`, not for-of: Deno's
+ * Headers iterator allocates per entry and cost ~8× more.
  */
-function copyHeaders(from: Headers, drop: ReadonlySet<string>, requestId: string): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  const connection = from.get("connection");
-  const extra = connection === null ? null : connection.split(",").map((h) => h.trim().toLowerCase());
+function responseHeaders(from: Headers, requestId: string): { list: Array<[string, string]>; sse: boolean } {
+  let list: Array<[string, string]> = [];
+  let connection: string | null = null;
+  let sse = false;
   from.forEach((value, name) => {
-    if (drop.has(name) || name === "x-request-id" || (extra !== null && extra.includes(name))) return;
-    out.push([name, value]);
+    if (name === "content-type") sse = value.includes("text/event-stream");
+    else if (name === "connection") connection = value;
+    if (RESPONSE_DROP.has(name) || name === "x-request-id") return;
+    list.push([name, value]);
   });
+  const extra = connectionListed(connection);
+  if (extra !== null) list = list.filter(([name]) => !extra.includes(name));
+  list.push(["x-request-id", requestId]);
+  return { list, sse };
+}
+
+/** The same for the client's request headers, already read in one pass (RequestHeaders). */
+function copyRequestHeaders(
+  from: RequestHeaders,
+  drop: ReadonlySet<string>,
+  requestId: string,
+): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  const extra = connectionListed(from.get("connection"));
+  for (const entry of from.entries) {
+    const name = entry[0];
+    if (drop.has(name) || name === "x-request-id" || (extra !== null && extra.includes(name))) continue;
+    out.push([name, entry[1]]);
+  }
   out.push(["x-request-id", requestId]);
   return out;
+}
+
+/** The header names a `Connection` header lists (hop-by-hop for this connection only). */
+function connectionListed(connection: string | null): string[] | null {
+  return connection === null ? null : connection.split(",").map((h) => h.trim().toLowerCase());
 }
 
 const RESPONSE_DROP = new Set([...HOP_BY_HOP].filter((h) => h !== "content-length"));
@@ -65,7 +93,7 @@ export interface ForwardRequest {
   readonly model: string;
   readonly url: string;
   readonly method: string;
-  readonly headers: Headers;
+  readonly headers: RequestHeaders;
   /** Request headers left out; see requestHeaderDrops. */
   readonly drop: ReadonlySet<string>;
   readonly body: BodyInit | null;
@@ -97,7 +125,7 @@ export async function forward(req: ForwardRequest, guard: InFlightGuard, fetch: 
   try {
     const init: RequestInit & { client: Deno.HttpClient | undefined } = {
       method: req.method,
-      headers: copyHeaders(req.headers, req.drop, req.requestId),
+      headers: copyRequestHeaders(req.headers, req.drop, req.requestId),
       body: req.body,
       signal: guard.signal,
       redirect: "manual",
@@ -110,12 +138,11 @@ export async function forward(req: ForwardRequest, guard: InFlightGuard, fetch: 
     if (guard.signal.aborted) throw guard.signal.reason;
     throw new EngineUnreachableError(req.model, err);
   }
-  const headers = copyHeaders(upstream.headers, RESPONSE_DROP, req.requestId);
+  const { list: headers, sse } = responseHeaders(upstream.headers, req.requestId);
   if (upstream.body === null) {
     guard.release();
     return new Response(null, { status: upstream.status, statusText: upstream.statusText, headers });
   }
-  const sse = upstream.headers.get("content-type")?.includes("text/event-stream") ?? false;
   if (!sse && req.completed) {
     // Native pass-through (no per-chunk JS); a client that leaves cancels the upstream body by itself.
     const release = () => {

@@ -20,6 +20,7 @@ import { extractModel, readBody, ReadDeadlines, withModel } from "./request_body
 import { type AccessEntry, logAccess, requestIdOf } from "./request_id.ts";
 import { isStreaming, settledNow, waitingStream } from "./waiting_stream.ts";
 import { answerLocal, type ServingRoutes } from "./local_routes.ts";
+import { RequestHeaders } from "./request_headers.ts";
 
 /** The part of the switcher the HTTP layer needs. */
 export interface ModelGate {
@@ -67,6 +68,7 @@ export interface ProxyApp {
 interface RequestContext {
   readonly id: string;
   readonly at: number;
+  readonly headers: RequestHeaders;
   /** Set once the request has named a known model (its Retry-After and log line use it). */
   model: string | undefined;
 }
@@ -231,12 +233,12 @@ export function createProxyApp(deps: ProxyAppDeps): ProxyApp {
     const local = route.kind === "local" ? route.route : undefined;
     // Probes and the gateway's scrape carry no API key; /metrics has its own token.
     const open = local === "/health" || local === "/ready" || local === "/metrics";
-    if (keys.enabled && !open && !keys.accepts(req.headers)) throw new InvalidApiKeyError();
+    if (keys.enabled && !open && !keys.accepts(ctx.headers)) throw new InvalidApiKeyError();
     if (route.kind === "not_found") throw new RouteNotFoundError(route.message);
     if (local !== undefined) return localAnswer(local, req, requestId);
 
-    const { bytes, decoded } = await readBody(req, limits);
-    const extracted = extractModel(req.headers, bytes);
+    const { bytes, decoded } = await readBody(req, limits, ctx.headers);
+    const extracted = extractModel(ctx.headers, bytes);
     const { model, bodyModel, form } = extracted instanceof Promise ? await extracted : extracted;
     const current = deps.config;
     const engine = current.models.get(model);
@@ -270,7 +272,7 @@ export function createProxyApp(deps: ProxyAppDeps): ProxyApp {
       model,
       url: `http://${engine.engineHost}:${engine.port}${target}`,
       method: req.method,
-      headers: req.headers,
+      headers: ctx.headers,
       drop: headerDrops,
       body: outBody,
       clientSignal: req.signal,
@@ -339,7 +341,8 @@ export function createProxyApp(deps: ProxyAppDeps): ProxyApp {
   };
 
   const fetch = async (req: Request, info?: Deno.ServeHandlerInfo): Promise<Response> => {
-    const ctx: RequestContext = { id: requestIdOf(req.headers), at: deps.clock.now(), model: undefined };
+    const headers = new RequestHeaders(req.headers);
+    const ctx: RequestContext = { id: requestIdOf(headers), at: deps.clock.now(), model: undefined, headers };
     try {
       return await serve(req, info, ctx);
     } catch (err) {

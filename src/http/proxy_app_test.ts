@@ -104,6 +104,33 @@ Deno.test("proxy rewrites model to the served name and keeps path, query and end
   assertEquals([req.headers.get("keep-alive"), req.headers.get("x-drop")], [null, null]);
 });
 
+Deno.test("proxy keeps the engine's hop-by-hop headers, and those its Connection lists, from the client", async () => {
+  const { app } = setup(() =>
+    Promise.resolve(
+      new Response("{}", {
+        headers: {
+          "content-type": "application/json",
+          "x-engine": "1",
+          "keep-alive": "timeout=5",
+          connection: "x-hop",
+          "x-hop": "y",
+          "x-request-id": "engine-made",
+        },
+      }),
+    )
+  );
+  const res = await app.request(
+    "/v1/chat/completions",
+    post({ model: "zeta" }, { "x-request-id": "client-1" }),
+  );
+  assertEquals(res.status, 200);
+  assertEquals(await res.json(), {});
+  assertEquals(res.headers.get("x-engine"), "1");
+  assertEquals(res.headers.get("content-type"), "application/json");
+  assertEquals([res.headers.get("keep-alive"), res.headers.get("x-hop")], [null, null]);
+  assertEquals(res.headers.get("x-request-id"), "client-1");
+});
+
 Deno.test("proxy routes by the model-override header", async () => {
   const { app, seen } = setup(ok);
   await app.request("/tokenize", post({ prompt: "hi" }, { "model-override": "zeta" }));

@@ -7,6 +7,7 @@ import {
 } from "../core/errors.ts";
 import type { Clock } from "../core/clock.ts";
 import { topLevelModel } from "./model_field.ts";
+import type { HeaderReader } from "./request_headers.ts";
 
 export interface BodyLimits {
   /** Largest body accepted, after decompression (max_request_body_bytes). */
@@ -62,11 +63,12 @@ export class ReadDeadlines {
  * and the model lookup see plain bytes. Returns the bytes and whether they were decoded (the forwarded
  * request must then drop its content-encoding).
  */
-export async function readBody(
+export function readBody(
   req: Request,
   limits: BodyLimits,
-): Promise<{ bytes: Uint8Array | null; decoded: boolean }> {
-  const encodingHeader = req.headers.get("content-encoding");
+  headers: HeaderReader = req.headers,
+): Promise<RequestBody> {
+  const encodingHeader = headers.get("content-encoding");
   const encoding = encodingHeader === null ? "identity" : encodingHeader.trim().toLowerCase();
   const format = encoding === "gzip" || encoding === "x-gzip"
     ? "gzip"
@@ -75,16 +77,61 @@ export async function readBody(
     : encoding === "identity" || encoding === ""
     ? null
     : undefined;
-  if (format === undefined) throw new UnsupportedEncodingError(encoding);
-  const length = req.headers.get("content-length");
+  if (format === undefined) return Promise.reject(new UnsupportedEncodingError(encoding));
+  const length = headers.get("content-length");
   const declared = length === null ? NaN : Number(length);
-  if (declared > limits.maxBytes) throw new BodyTooLargeError(limits.maxBytes);
-  if (req.method === "GET" || req.method === "HEAD") return { bytes: null, decoded: false };
-  if (declared === 0) return { bytes: new Uint8Array(0), decoded: false };
+  if (declared > limits.maxBytes) return Promise.reject(new BodyTooLargeError(limits.maxBytes));
+  if (req.method === "GET" || req.method === "HEAD") return Promise.resolve({ bytes: null, decoded: false });
+  if (declared === 0) return Promise.resolve({ bytes: new Uint8Array(0), decoded: false });
   // A declared length is read without touching `req.body`: the getter turns Deno's native body into a
   // JavaScript stream, and reading through it cost more than the rest of this function.
-  if (!(declared >= 0) && req.body === null) return { bytes: null, decoded: false };
+  if (declared >= 0 && format === null) return readDeclared(req, limits);
+  if (!(declared >= 0) && req.body === null) return Promise.resolve({ bytes: null, decoded: false });
+  return readStream(req, limits, format, encoding);
+}
 
+/** The bytes of a request body, and whether llmux decoded them (readBody). */
+export interface RequestBody {
+  readonly bytes: Uint8Array | null;
+  readonly decoded: boolean;
+}
+
+/**
+ * A declared length within the limit and no encoding (the hot path): one read on Deno's fast path, one
+ * promise, and the deadline settles it without a race.
+ */
+function readDeclared(req: Request, limits: BodyLimits): Promise<RequestBody> {
+  return new Promise((resolve, reject) => {
+    const unwatch = limits.deadlines.watch(
+      limits.timeoutMs,
+      () => reject(new BodyReadTimeoutError(limits.timeoutMs / 1000)),
+    );
+    req.arrayBuffer().then(
+      (buffer) => {
+        unwatch();
+        resolve({ bytes: new Uint8Array(buffer), decoded: false });
+      },
+      (err) => {
+        unwatch();
+        reject(unreadable(req, err));
+      },
+    );
+  });
+}
+
+/** Why a body read failed, as the client should hear it. */
+function unreadable(req: Request, err: unknown): Error {
+  if (req.signal.aborted) return new ClientGoneError();
+  return new BadRequestError(`The request body could not be read: ${(err as Error).message}`);
+}
+
+/** A chunked or encoded body: read as a stream, with the 413 checked as it grows, and decoded. */
+async function readStream(
+  req: Request,
+  limits: BodyLimits,
+  format: "gzip" | "deflate" | null,
+  encoding: string,
+): Promise<RequestBody> {
   // One rejection that every read races against; no timer or AbortController of its own.
   let timeout: BodyReadTimeoutError | undefined;
   const { promise: timedOut, reject } = Promise.withResolvers<never>();
@@ -94,10 +141,6 @@ export async function readBody(
     reject(timeout);
   });
   try {
-    if (declared >= 0 && format === null) {
-      // A declared length within the limit: one read on Deno's fast path.
-      return { bytes: new Uint8Array(await beforeDeadline(req.arrayBuffer(), timedOut)), decoded: false };
-    }
     const raw = await collect(req.body!, limits.maxBytes, timedOut);
     if (format === null) return { bytes: raw, decoded: false };
     const inflated = new Blob([raw as BlobPart]).stream().pipeThrough(new DecompressionStream(format));
@@ -112,8 +155,7 @@ export async function readBody(
   } catch (err) {
     if (timeout) throw timeout;
     if (err instanceof BodyTooLargeError || err instanceof BadRequestError) throw err;
-    if (req.signal.aborted) throw new ClientGoneError();
-    throw new BadRequestError(`The request body could not be read: ${(err as Error).message}`);
+    throw unreadable(req, err);
   } finally {
     unwatch();
   }
@@ -175,7 +217,7 @@ const encoder = new TextEncoder();
  * only scanned up to its top-level `model` (see topLevelModel), never parsed whole.
  */
 export function extractModel(
-  headers: Headers,
+  headers: HeaderReader,
   body: Uint8Array | null,
 ): ModelRequest | Promise<ModelRequest> {
   const contentType = headers.get("content-type") ?? "";
@@ -187,7 +229,7 @@ export function extractModel(
 }
 
 async function extractFormModel(
-  headers: Headers,
+  headers: HeaderReader,
   body: Uint8Array,
   contentType: string,
 ): Promise<ModelRequest> {
@@ -206,7 +248,7 @@ async function extractFormModel(
   }
 }
 
-function extractJsonModel(headers: Headers, body: Uint8Array | null, contentType: string): ModelRequest {
+function extractJsonModel(headers: HeaderReader, body: Uint8Array | null, contentType: string): ModelRequest {
   const override = headers.get("model-override");
   let bodyModel: string | undefined;
   if (body !== null && body.byteLength > 0) {

@@ -1,4 +1,5 @@
 import type { Logger } from "../core/log.ts";
+import type { HeaderReader } from "./request_headers.ts";
 
 /** What a client may send as x-request-id: short, printable, no spaces (it lands in every log line). */
 const VALID_ID = /^[A-Za-z0-9._:+/=-]{1,128}$/;
@@ -9,7 +10,7 @@ const PREFIX = [...crypto.getRandomValues(new Uint8Array(6))].map((b) => b.toStr
 let counter = 0;
 
 /** The client's x-request-id when it is a safe one, else a new one (`<12 hex>-<counter>`). */
-export function requestIdOf(headers: Headers): string {
+export function requestIdOf(headers: HeaderReader): string {
   const given = headers.get("x-request-id");
   return given !== null && VALID_ID.test(given) ? given : `${PREFIX}-${(++counter).toString(36)}`;
 }

@@ -9,8 +9,22 @@ export type StampedEvent = LlmuxEvent & { readonly seq: number; readonly time: s
 export function eventHistory(bus: EventBus, capacity = 1000): History<StampedEvent> {
   const history = new History<StampedEvent>(capacity);
   let seq = 0;
-  bus.on((event) => history.push({ ...event, seq: ++seq, time: new Date().toISOString() } as StampedEvent));
+  bus.on((event) => history.push({ ...event, seq: ++seq, time: isoNow() } as StampedEvent));
   return history;
+}
+
+// Every served request is an event: formatting a Date each time cost as much as the rest of the stamp.
+let lastMs = NaN;
+let lastIso = "";
+
+/** The wall-clock time as ISO 8601, formatted once per millisecond. */
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
 }
 
 const encoder = new TextEncoder();

@@ -90,8 +90,11 @@ interface Slot {
   readonly arrivals: ArrivalStats;
   /** Set while a switch drains this model: new requests queue instead of joining it. */
   draining: boolean;
-  /** The idle-TTL timer armed when the model ran out of requests: its cancel and when it fires. */
-  ttl: { readonly cancel: () => void; readonly deadline: number } | undefined;
+  /**
+   * The idle-TTL timer armed when the model ran out of requests: its cancel, and the deadline of the idle
+   * time now counting (a later idle moves it; the timer then re-arms for the rest when it fires).
+   */
+  ttl: { cancel: () => void; deadline: number } | undefined;
   /** When it last received or finished a request: least recently used models make room first. */
   lastUsedAt: number;
 }
@@ -341,7 +344,9 @@ export class Switcher {
     for (const [model, slot] of this.#slots) {
       out[model] = {
         lastUsedAgoMs: slot.lastUsedAt === -Infinity ? null : now - slot.lastUsedAt,
-        ttlLeftMs: slot.ttl === undefined ? null : Math.max(0, slot.ttl.deadline - now),
+        ttlLeftMs: slot.ttl === undefined || slot.inFlight.size > 0
+          ? null
+          : Math.max(0, slot.ttl.deadline - now),
       };
     }
     return out;
@@ -366,7 +371,8 @@ export class Switcher {
     const allowed = allowedModel(this.#mode, model);
     if (allowed !== undefined && allowed !== model) return null;
     slot.arrivals.record(slot.lastUsedAt = this.#deps.clock.now());
-    if (slot.ttl) this.#disarmTtl(slot);
+    // The TTL timer stays armed: a request in flight keeps it from evicting (#armTtl), so a busy model
+    // costs no timer per request.
     return slot.inFlight.acquire(model);
   }
 
@@ -533,19 +539,39 @@ export class Switcher {
     return false;
   }
 
-  /** Starts the model's idle TTL (ttl_secs) from now; a request for it disarms the timer. */
+  /**
+   * Starts the model's idle TTL (ttl_secs) from now. A timer already armed is kept and its deadline moved:
+   * when it fires early it re-arms for the rest, and when the model is busy then, the next idle arms it
+   * again (at c=1 a model goes idle after every request; this keeps timers off that path).
+   */
   #armTtl(model: string): void {
     const ttlMs = this.#settings.ttlMs?.[model] ?? 0;
     const slot = this.#slots.get(model)!;
     if (ttlMs <= 0 || slot.queue.length > 0 || this.#shutdown.signal.aborted) return;
     // pinned: never evicted by the scheduler, ttl_secs included.
     if (this.#deps.residency?.isPinned(model)) return;
-    if (slot.ttl) this.#disarmTtl(slot);
-    const cancel = this.#deps.clock.setTimer(ttlMs, () => {
+    const deadline = this.#deps.clock.now() + ttlMs;
+    if (slot.ttl) {
+      slot.ttl.deadline = deadline;
+      return;
+    }
+    const ttl = { cancel: () => {}, deadline };
+    const fire = () => {
+      if (slot.ttl !== ttl) return;
+      if (slot.inFlight.size > 0 || slot.queue.length > 0) {
+        slot.ttl = undefined;
+        return;
+      }
+      const left = ttl.deadline - this.#deps.clock.now();
+      if (left > 0) {
+        ttl.cancel = this.#deps.clock.setTimer(left, fire);
+        return;
+      }
       slot.ttl = undefined;
       void spawnTask(`ttl eviction of ${model}`, () => this.#ttlExpired(model, ttlMs));
-    });
-    slot.ttl = { cancel, deadline: this.#deps.clock.now() + ttlMs };
+    };
+    ttl.cancel = this.#deps.clock.setTimer(ttlMs, fire);
+    slot.ttl = ttl;
   }
 
   #disarmTtl(slot: Slot): void {

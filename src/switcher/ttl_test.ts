@@ -38,3 +38,26 @@ Deno.test("Switcher applies no ttl to models without one, nor in manual mode", a
   assertEquals(s.lifecycle.log, ["wake:b", "sleep:b", "wake:a"], "pinned by the operator: kept");
   s.switcher.beginShutdown();
 });
+
+Deno.test("Switcher's ttl counts from the last request's end when a short request comes and goes before it", async () => {
+  const s = switcherFixture({ settings: { ttlMs: { a: 2_000 } } });
+  await serveOnce(s, "a");
+  assertEquals(s.switcher.usage().a?.ttlLeftMs, 2_000);
+  await s.clock.advance(500);
+  const guard = s.switcher.tryAcquire("a")!;
+  assertEquals(s.switcher.usage().a?.ttlLeftMs, null, "no idle time counts while a request runs");
+  await s.clock.advance(500);
+  guard.release();
+  assertEquals(s.switcher.usage().a?.ttlLeftMs, 2_000);
+  // The timer armed by the first idle fires now and waits out the rest of the second one.
+  await s.clock.advance(1_000);
+  assertEquals(s.lifecycle.log, ["wake:a"], "2 s after the first request, 1 s after the second");
+  assertEquals(s.switcher.usage().a?.ttlLeftMs, 1_000);
+  await s.clock.advance(999);
+  assertEquals(s.lifecycle.log, ["wake:a"]);
+  await s.clock.advance(1);
+  assertEquals(s.lifecycle.log, ["wake:a", "sleep:a"]);
+  s.switcher.beginShutdown();
+  await s.clock.advance(0);
+  assertEquals(s.clock.pendingTimers, 0);
+});
