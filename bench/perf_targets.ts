@@ -38,7 +38,8 @@ export class Targets {
       JSON.stringify({
         host: "127.0.0.1",
         port,
-        metrics_port: 0,
+        // Metrics on, as by default: every request updates them.
+        metrics_port: freePort(),
         state_file: null,
         runtime_dir: this.dir,
         vllm_command: [...SELF, "mock-vllm"],

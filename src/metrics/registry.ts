@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { EventBus } from "../core/events.ts";
+import { type CounterSeries, type HistogramSeries, HotCounter, HotHistogram } from "./hot_series.ts";
 import type { EngineState } from "../engine/lifecycle.ts";
 import type { SwitchCostTracker } from "../policy/switch_costs.ts";
 import type { DeviceLedger } from "../residency/plan.ts";
@@ -40,20 +41,20 @@ const SWITCH_BUCKETS = [0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 
 export function createMetrics(src: MetricsSources): Registry {
   const registry = new Registry();
   const registers = [registry];
-  const requests = new Counter({
+  const requests = new HotCounter({
     name: "llmux_requests_total",
     help: "Proxied requests by model and HTTP status",
     labelNames: ["model", "status"],
     registers,
   });
-  const requestDuration = new Histogram({
+  const requestDuration = new HotHistogram({
     name: "llmux_request_duration_seconds",
     help: "Arrival to response headers, queueing included",
     labelNames: ["model", "status"],
     buckets: LATENCY_BUCKETS,
     registers,
   });
-  const queueWait = new Histogram({
+  const queueWait = new HotHistogram({
     name: "llmux_request_queue_wait_seconds",
     help: "Time a request waited for its model to become active",
     labelNames: ["model"],
@@ -201,11 +202,10 @@ export function createMetrics(src: MetricsSources): Registry {
     },
   });
 
-  // The per-request series, resolved once per (model, status): prom-client hashes the labels of every
-  // call otherwise, on the hot path.
+  // The per-request series, resolved once per (model, status) (hot_series.ts).
   const served = new Map<
     string,
-    { count: { inc(): void }; duration: { observe(v: number): void }; wait: { observe(v: number): void } }
+    { count: CounterSeries; duration: HistogramSeries; wait: HistogramSeries }
   >();
   const servedSeries = (model: string, status: number) => {
     const key = `${model}\u0000${status}`;
@@ -213,9 +213,9 @@ export function createMetrics(src: MetricsSources): Registry {
     if (!s) {
       const labels = { model, status: String(status) };
       s = {
-        count: requests.labels(labels),
-        duration: requestDuration.labels(labels),
-        wait: queueWait.labels({ model }),
+        count: requests.series(key, labels),
+        duration: requestDuration.series(key, labels),
+        wait: queueWait.series(model, { model }),
       };
       served.set(key, s);
     }
@@ -225,7 +225,7 @@ export function createMetrics(src: MetricsSources): Registry {
     switch (e.type) {
       case "request_served": {
         const s = servedSeries(e.model, e.status);
-        s.count.inc();
+        s.count.value++;
         s.duration.observe(e.seconds);
         s.wait.observe(e.queueWaitSeconds);
         break;
