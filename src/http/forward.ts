@@ -53,7 +53,8 @@ function copyRequestHeaders(
   for (const entry of from.entries) {
     const name = entry[0];
     if (drop.has(name) || name === "x-request-id" || (extra !== null && extra.includes(name))) continue;
-    out.push([name, entry[1]]);
+    // fetch copies what it is given: the snapshot's pairs go as they are.
+    out.push(entry);
   }
   out.push(["x-request-id", requestId]);
   return out;

@@ -10,7 +10,7 @@ export interface HeaderReader {
  */
 export class RequestHeaders implements HeaderReader {
   /** Lower-case names with their combined values, as `Headers` iterates them; what is forwarded. */
-  readonly entries: ReadonlyArray<readonly [string, string]>;
+  readonly entries: ReadonlyArray<[string, string]>;
 
   constructor(headers: Headers) {
     const entries: Array<[string, string]> = [];
