@@ -34,7 +34,10 @@ export class HistogramSeries {
   }
 }
 
-/** A prom-client histogram whose series the caller updates directly (see the top of this file). */
+/**
+ * A prom-client histogram whose series the caller updates directly (see the top of this file). Only what
+ * goes through `series()` is exported: the inherited observe() and labels() would count where nothing reads.
+ */
 export class HotHistogram<T extends string> extends Histogram<T> {
   readonly #name: string;
   readonly #help: string;
@@ -107,7 +110,7 @@ export class CounterSeries {
   value = 0;
 }
 
-/** A prom-client counter whose series the caller increments directly. */
+/** A prom-client counter whose series the caller increments directly (not through the inherited inc()). */
 export class HotCounter<T extends string> extends Counter<T> {
   readonly #series = new Map<string, { labels: Labels<T>; series: CounterSeries }>();
 
