@@ -1,4 +1,4 @@
-import { Counter, type CounterConfiguration, Histogram, type HistogramConfiguration } from "prom-client";
+import { Counter, Histogram, type HistogramConfiguration } from "prom-client";
 
 /*
  * The families every proxied request updates. prom-client validates and hashes the labels on each inc()
@@ -113,10 +113,6 @@ export class CounterSeries {
 /** A prom-client counter whose series the caller increments directly (not through the inherited inc()). */
 export class HotCounter<T extends string> extends Counter<T> {
   readonly #series = new Map<string, { labels: Labels<T>; series: CounterSeries }>();
-
-  constructor(config: CounterConfiguration<T>) {
-    super(config);
-  }
 
   series(key: string, labels: Labels<T>): CounterSeries {
     let entry = this.#series.get(key);
