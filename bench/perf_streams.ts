@@ -154,10 +154,19 @@ export async function streams({ targets, measures }: SectionContext): Promise<vo
       "malloc: the runtime's native buffers",
     ],
     [
-      "idle RSS of Deno with only the stack's libraries loaded (zod, yaml, hono, LogTape; bench/stack_idle.ts)",
+      "idle RSS of Deno with only the stack's libraries loaded (zod, yaml, hono, LogTape, prom-client; bench/stack_idle.ts)",
       `floor idle ${mb(floor.idle)}`,
       mb(stack),
       `the libraries alone: +${mb(stack - floor.idle)}`,
+    ],
+    [
+      // A proxy on this stack that can end a broken stream with an error event, before any code of its own.
+      "1,000 open streams, least a proxy on this stack can hold: the stack's idle + the floor with JS stream's per-stream memory",
+      mb(floor.rss),
+      mb(stack + floorJs.rss - floorJs.idle),
+      `${((stack + floorJs.rss - floorJs.idle) / floor.rss).toFixed(2)}× the floor; llmux ${
+        (llmux.rss / (stack + floorJs.rss - floorJs.idle)).toFixed(2)
+      }× of it`,
     ],
   );
 }
