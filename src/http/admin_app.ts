@@ -10,7 +10,7 @@ import type { SwitcherState } from "../switcher/switcher.ts";
 import type { SwapDomains } from "../switcher/domains.ts";
 import { toGb as gb } from "../config/types.ts";
 import type { Clock } from "../core/clock.ts";
-import { sseFeed, type StampedEvent } from "./sse_feed.ts";
+import { type EventEntry, sseFeed, stamped } from "./sse_feed.ts";
 import { UI_HTML } from "./ui_page.ts";
 import type { History } from "../core/history.ts";
 import type { LogLine } from "../core/log.ts";
@@ -44,7 +44,7 @@ export interface AdminAppDeps {
   };
   /** What GET /api/events and /api/logs/stream serve; `closed` ends every stream at shutdown. */
   readonly streams?: {
-    events: History<StampedEvent> | undefined;
+    events: History<EventEntry> | undefined;
     logs: History<LogLine> | undefined;
     clock: Clock;
     closed: AbortSignal;
@@ -158,7 +158,11 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
     return e;
   };
 
-  const feed = <T>(c: Context, history: History<T> | undefined, filter?: (item: T) => boolean) => {
+  const feed = <T>(
+    c: Context,
+    history: History<T> | undefined,
+    shape: { filter?: (item: T) => boolean; view?: (item: T) => unknown } = {},
+  ) => {
     const streams = deps.streams;
     if (!streams || !history) throw new AdminError(404, `No ${c.req.path} stream in this daemon`);
     const asked = Number(c.req.query("history") ?? "100");
@@ -170,16 +174,16 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
       keepaliveMs: 15_000,
       clock: streams.clock,
       signal: AbortSignal.any([c.req.raw.signal, streams.closed]),
-      ...(filter ? { filter } : {}),
+      ...shape,
     });
     return new Response(stream, {
       headers: { "content-type": "text/event-stream", "cache-control": "no-cache" },
     });
   };
-  app.get("/api/events", (c) => feed(c, deps.streams?.events));
+  app.get("/api/events", (c) => feed(c, deps.streams?.events, { view: stamped }));
   app.get("/api/logs/stream", (c) => {
     const model = c.req.query("model");
-    return feed(c, deps.streams?.logs, model ? (l: LogLine) => l.model === model : undefined);
+    return feed(c, deps.streams?.logs, model ? { filter: (l: LogLine) => l.model === model } : {});
   });
 
   app.post("/control/reload", async (c) => {

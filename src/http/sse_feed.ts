@@ -5,26 +5,28 @@ import { History } from "../core/history.ts";
 /** One event as tools receive it: a sequence number and a wall-clock time added. */
 export type StampedEvent = LlmuxEvent & { readonly seq: number; readonly time: string };
 
-/** The bus's events, stamped, in a bounded history (GET /api/events). */
-export function eventHistory(bus: EventBus, capacity = 1000): History<StampedEvent> {
-  const history = new History<StampedEvent>(capacity);
-  let seq = 0;
-  bus.on((event) => history.push({ ...event, seq: ++seq, time: isoNow() } as StampedEvent));
-  return history;
+/**
+ * An event as the history keeps it: stamped when read, not when it happens. Every served request is an
+ * event, and copying each into a stamped object cost the request path more than the rest of the history.
+ */
+export interface EventEntry {
+  readonly event: LlmuxEvent;
+  readonly seq: number;
+  /** Wall-clock milliseconds. */
+  readonly ms: number;
 }
 
-// Every served request is an event: formatting a Date each time cost as much as the rest of the stamp.
-let lastMs = NaN;
-let lastIso = "";
+/** The entry as tools receive it (GET /api/events). */
+export function stamped(entry: EventEntry): StampedEvent {
+  return { ...entry.event, seq: entry.seq, time: new Date(entry.ms).toISOString() } as StampedEvent;
+}
 
-/** The wall-clock time as ISO 8601, formatted once per millisecond. */
-function isoNow(): string {
-  const ms = Date.now();
-  if (ms !== lastMs) {
-    lastMs = ms;
-    lastIso = new Date(ms).toISOString();
-  }
-  return lastIso;
+/** The bus's events, numbered and timed, in a bounded history (GET /api/events). */
+export function eventHistory(bus: EventBus, capacity = 1000): History<EventEntry> {
+  const history = new History<EventEntry>(capacity);
+  let seq = 0;
+  bus.on((event) => history.push({ event, seq: ++seq, ms: Date.now() }));
+  return history;
 }
 
 const encoder = new TextEncoder();
@@ -42,9 +44,12 @@ export function sseFeed<T>(
     clock: Clock;
     signal: AbortSignal;
     filter?: (item: T) => boolean;
+    /** What a tool receives for an item (default: the item itself). */
+    view?: (item: T) => unknown;
   },
 ): ReadableStream<Uint8Array> {
   const filter = opts.filter ?? (() => true);
+  const view = opts.view ?? ((item: T) => item);
   let unsubscribe = () => {};
   let cancelTimer = () => {};
   const stop = () => {
@@ -54,7 +59,7 @@ export function sseFeed<T>(
   return new ReadableStream<Uint8Array>({
     start(ctrl) {
       const send = (item: T) => {
-        if (filter(item)) ctrl.enqueue(encoder.encode(`data: ${JSON.stringify(item)}\n\n`));
+        if (filter(item)) ctrl.enqueue(encoder.encode(`data: ${JSON.stringify(view(item))}\n\n`));
       };
       ctrl.enqueue(encoder.encode(": llmux\n\n"));
       for (const item of feed.recent(opts.history, filter)) send(item);
