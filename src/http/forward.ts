@@ -36,7 +36,7 @@ function responseHeaders(from: Headers, requestId: string): { list: Array<[strin
     if (RESPONSE_DROP.has(name) || name === "x-request-id") return;
     list.push([name, value]);
   });
-  const extra = connectionListed(connection);
+  const extra = connectionListed(connection, RESPONSE_DROP);
   if (extra !== null) list = list.filter(([name]) => !extra.includes(name));
   list.push(["x-request-id", requestId]);
   return { list, sse };
@@ -49,7 +49,7 @@ function copyRequestHeaders(
   requestId: string,
 ): Array<[string, string]> {
   const out: Array<[string, string]> = [];
-  const extra = connectionListed(from.get("connection"));
+  const extra = connectionListed(from.get("connection"), drop);
   for (const entry of from.entries) {
     const name = entry[0];
     if (drop.has(name) || name === "x-request-id" || (extra !== null && extra.includes(name))) continue;
@@ -60,9 +60,16 @@ function copyRequestHeaders(
   return out;
 }
 
-/** The header names a `Connection` header lists (hop-by-hop for this connection only). */
-function connectionListed(connection: string | null): string[] | null {
-  return connection === null ? null : connection.split(",").map((h) => h.trim().toLowerCase());
+/**
+ * The header names a `Connection` header lists (hop-by-hop for this connection only), less those `dropped`
+ * anyway; null when none is left, as for the usual `keep-alive` or `close`, so the copy needs no second pass.
+ */
+function connectionListed(connection: string | null, dropped: ReadonlySet<string>): string[] | null {
+  if (connection === null) return null;
+  const lower = connection.toLowerCase();
+  if (dropped.has(lower)) return null;
+  const names = lower.split(",").map((h) => h.trim()).filter((h) => !dropped.has(h));
+  return names.length === 0 ? null : names;
 }
 
 const RESPONSE_DROP = new Set([...HOP_BY_HOP].filter((h) => h !== "content-length"));

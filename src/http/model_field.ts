@@ -57,40 +57,49 @@ function skipValue(buf: Uint8Array, i: number): number {
 type Field = { readonly kind: "found"; readonly start: number; readonly end: number } | {
   readonly kind: "absent" | "malformed";
 };
+const ABSENT: Field = { kind: "absent" };
+const MALFORMED: Field = { kind: "malformed" };
 
+/** Index of the first non-space byte at or after `i`. */
+function skipSpace(buf: Uint8Array, i: number): number {
+  while (i < buf.length && isSpace(buf[i]!)) i++;
+  return i;
+}
+
+/** Whether the string starting at `i` (a quote) ending just before `end` is exactly `key`. */
+function keyIs(buf: Uint8Array, i: number, end: number, key: Uint8Array): boolean {
+  if (end - i !== key.length + 2) return false;
+  for (let k = 0; k < key.length; k++) {
+    if (buf[i + 1 + k] !== key[k]) return false;
+  }
+  return true;
+}
+
+// No closures or per-field objects: this runs on every proxied request.
 function topLevelField(buf: Uint8Array, key: Uint8Array): Field {
-  let i = 0;
-  const ws = () => {
-    while (i < buf.length && isSpace(buf[i]!)) i++;
-  };
-  ws();
-  if (buf[i] !== OPEN_OBJ) return { kind: "malformed" };
-  i++;
-  ws();
-  if (buf[i] === CLOSE_OBJ) return { kind: "absent" };
+  let i = skipSpace(buf, 0);
+  if (buf[i] !== OPEN_OBJ) return MALFORMED;
+  i = skipSpace(buf, i + 1);
+  if (buf[i] === CLOSE_OBJ) return ABSENT;
   while (i < buf.length) {
-    if (buf[i] !== QUOTE) return { kind: "malformed" };
+    if (buf[i] !== QUOTE) return MALFORMED;
     const keyEnd = skipString(buf, i);
-    if (keyEnd < 0) return { kind: "malformed" };
-    const isKey = keyEnd - i === key.length + 2 && key.every((b, k) => buf[i + 1 + k] === b);
-    i = keyEnd;
-    ws();
-    if (buf[i] !== COLON) return { kind: "malformed" };
-    i++;
-    ws();
+    if (keyEnd < 0) return MALFORMED;
+    const isKey = keyIs(buf, i, keyEnd, key);
+    i = skipSpace(buf, keyEnd);
+    if (buf[i] !== COLON) return MALFORMED;
+    i = skipSpace(buf, i + 1);
     const valueEnd = skipValue(buf, i);
-    if (valueEnd < 0) return { kind: "malformed" };
+    if (valueEnd < 0) return MALFORMED;
     if (isKey) return { kind: "found", start: i, end: valueEnd };
-    i = valueEnd;
-    ws();
+    i = skipSpace(buf, valueEnd);
     if (buf[i] === COMMA) {
-      i++;
-      ws();
+      i = skipSpace(buf, i + 1);
       continue;
     }
-    return buf[i] === CLOSE_OBJ ? { kind: "absent" } : { kind: "malformed" };
+    return buf[i] === CLOSE_OBJ ? ABSENT : MALFORMED;
   }
-  return { kind: "malformed" };
+  return MALFORMED;
 }
 
 export function topLevelModel(buf: Uint8Array): ModelField {

@@ -92,7 +92,7 @@ Deno.test("proxy rewrites model to the served name and keeps path, query and end
     post({ model: "alpha", messages: [] }, {
       "x-custom": "1",
       "keep-alive": "timeout=5",
-      connection: "x-drop",
+      connection: "keep-alive, X-Drop",
       "x-drop": "y",
     }),
   );
@@ -112,7 +112,7 @@ Deno.test("proxy keeps the engine's hop-by-hop headers, and those its Connection
           "content-type": "application/json",
           "x-engine": "1",
           "keep-alive": "timeout=5",
-          connection: "x-hop",
+          connection: "Keep-Alive, X-Hop",
           "x-hop": "y",
           "x-request-id": "engine-made",
         },
