@@ -65,7 +65,7 @@ function copyRequestHeaders(
  * anyway; null when none is left, as for the usual `keep-alive` or `close`, so the copy needs no second pass.
  */
 function connectionListed(connection: string | null, dropped: ReadonlySet<string>): string[] | null {
-  if (connection === null) return null;
+  if (connection === null || dropped.has(connection)) return null;
   const lower = connection.toLowerCase();
   if (dropped.has(lower)) return null;
   const names = lower.split(",").map((h) => h.trim()).filter((h) => !dropped.has(h));
