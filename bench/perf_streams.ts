@@ -41,7 +41,9 @@ export async function sse({ targets, rounds: ROUNDS, measures }: SectionContext)
     { name: "floor+js", url: floorJs.url, pid: floorJs.pid },
     { name: "llmux", url: llmux.url, pid: llmux.pid },
   ];
-  // Warm every target first (V8 optimizes the stream path over the first bursts).
+  // The first request through llmux starts the engine; then every target is warmed (V8 optimizes the
+  // stream path over the first bursts).
+  await sseArrivals(llmux.url, burst);
   for (const t of list) for (let k = 0; k < 20; k++) await sseArrivals(t.url, burst);
   const totals: Record<string, number[]> = {};
   const gaps: Record<string, number[]> = {};
