@@ -62,7 +62,7 @@ function copyRequestHeaders(
 
 /**
  * The header names a `Connection` header lists (hop-by-hop for this connection only), less those `dropped`
- * anyway; null when none is left, as for the usual `keep-alive` or `close`, so the copy needs no second pass.
+ * anyway; null when none is left (the usual `keep-alive`), so the copy needs no second pass.
  */
 function connectionListed(connection: string | null, dropped: ReadonlySet<string>): string[] | null {
   if (connection === null || dropped.has(connection)) return null;
