@@ -144,8 +144,9 @@ export class WaiterQueue {
         if (this.#ordered) break;
       }
     }
-    // Failed after the walk: a timeout's handler may queue or leave (the Set is not walked while it changes).
-    for (const entry of due) entry.fail(entry.onTimeout());
+    // Failed after the walk: a timeout's handler may queue or settle others (the Set is not walked while it
+    // changes), and one settled meanwhile is not reported as timed out.
+    for (const entry of due) if (this.#items.has(entry)) entry.fail(entry.onTimeout());
     // A handler may have queued a later waiter (and armed for it): the earlier deadline wins.
     if (this.#items.size > 0 && next < (this.#timer?.at ?? Infinity)) this.#arm(next);
   }

@@ -111,3 +111,24 @@ Deno.test("WaiterQueue: a timeout handler that queues a waiter keeps the earlier
   await clock.advance(950); // t = 1100: the late waiter's deadline
   assertEquals(lateSeen(), ["timeout late"]);
 });
+
+Deno.test("WaiterQueue: a waiter settled by another's timeout handler is not reported as timed out", async () => {
+  const clock = new ManualClock();
+  const queue = new WaiterQueue(clock);
+  const reported: string[] = [];
+  let second: Waiter | undefined = undefined;
+  const first = queue.enqueue(100, () => {
+    reported.push("first");
+    second!.grant(guard);
+    return "timeout first";
+  });
+  second = queue.enqueue(100, () => {
+    reported.push("second");
+    return "timeout second";
+  });
+  const seen = outcomes([first, second]);
+  await clock.advance(100);
+  assertEquals(seen(), ["timeout first", "granted"]);
+  assertEquals(reported, ["first"]);
+  assertEquals([queue.length, clock.pendingTimers], [0, 0]);
+});
