@@ -1,11 +1,13 @@
 /**
  * A FIFO counting semaphore with abortable waits: at most `limit` permits out at once. A permit is a
- * function; calling it twice is harmless. A waiter whose signal aborts leaves the line at once.
+ * function; calling it twice is harmless. A waiter whose signal aborts leaves the line at once, in O(1): a
+ * switch can release thousands of requests into one engine's line, and their clients may all leave.
  */
 export class Semaphore {
   readonly #limit: number;
   #out = 0;
-  readonly #waiters: Array<{ grant: () => void }> = [];
+  /** Insertion-ordered: the first is the longest waiting. */
+  readonly #waiters = new Set<{ grant: () => void }>();
 
   constructor(limit: number) {
     if (!Number.isInteger(limit) || limit < 1) {
@@ -21,7 +23,7 @@ export class Semaphore {
 
   /** Requests waiting for a permit. */
   get waiting(): number {
-    return this.#waiters.length;
+    return this.#waiters.size;
   }
 
   /** A permit now, or null when none is free (no promise, no signal: the hot path). */
@@ -45,12 +47,11 @@ export class Semaphore {
       },
     };
     const onAbort = () => {
-      const i = this.#waiters.indexOf(waiter);
-      if (i >= 0) this.#waiters.splice(i, 1);
+      this.#waiters.delete(waiter);
       reject(signal!.reason);
     };
     signal?.addEventListener("abort", onAbort, { once: true });
-    this.#waiters.push(waiter);
+    this.#waiters.add(waiter);
     return promise;
   }
 
@@ -60,7 +61,10 @@ export class Semaphore {
       if (released) return;
       released = true;
       this.#out--;
-      this.#waiters.shift()?.grant();
+      const next = this.#waiters.values().next();
+      if (next.done) return;
+      this.#waiters.delete(next.value);
+      next.value.grant();
     };
   }
 }
