@@ -64,7 +64,11 @@ export type EventListener = (event: LlmuxEvent) => void;
 
 /** Synchronous fan-out; a listener that throws cannot break the emitter, and is logged. */
 export class EventBus {
-  readonly #listeners: EventListener[] = [];
+  /**
+   * Each subscription its own entry (the same function may listen twice): leaving is O(1) with thousands of
+   * waiting streams listening, and one that leaves during an emit does not make the next one miss it.
+   */
+  readonly #listeners = new Set<{ readonly listener: EventListener }>();
   readonly #onError: (event: LlmuxEvent, err: unknown) => void;
 
   constructor(onError?: (event: LlmuxEvent, err: unknown) => void) {
@@ -75,15 +79,13 @@ export class EventBus {
 
   /** Adds a listener; returns its removal (a request following a switch listens only while it waits). */
   on(listener: EventListener): () => void {
-    this.#listeners.push(listener);
-    return () => {
-      const i = this.#listeners.indexOf(listener);
-      if (i >= 0) this.#listeners.splice(i, 1);
-    };
+    const entry = { listener };
+    this.#listeners.add(entry);
+    return () => void this.#listeners.delete(entry);
   }
 
   emit(event: LlmuxEvent): void {
-    for (const listener of this.#listeners) {
+    for (const { listener } of this.#listeners) {
       try {
         listener(event);
       } catch (err) {
