@@ -61,10 +61,11 @@ export class Semaphore {
       if (released) return;
       released = true;
       this.#out--;
-      const next = this.#waiters.values().next();
-      if (next.done) return;
-      this.#waiters.delete(next.value);
-      next.value.grant();
+      // Checked first: every request releases a permit, and an iterator is an allocation.
+      if (this.#waiters.size === 0) return;
+      const next = this.#waiters.values().next().value!;
+      this.#waiters.delete(next);
+      next.grant();
     };
   }
 }
