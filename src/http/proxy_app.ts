@@ -257,15 +257,6 @@ export function createProxyApp(deps: ProxyAppDeps): ProxyApp {
     }
     let queueWaitMs = 0;
     let switched = false;
-    const served = (status: number) =>
-      deps.events?.emit({
-        type: "request_served",
-        model,
-        status,
-        seconds: (deps.clock.now() - arrived) / 1000,
-        queueWaitSeconds: queueWaitMs / 1000,
-        requestId,
-      });
     let sent = 0;
     const completed = info?.completed;
     const outbound: ForwardRequest = {
@@ -310,7 +301,7 @@ export function createProxyApp(deps: ProxyAppDeps): ProxyApp {
       const guard = permitted instanceof Promise ? await permitted : permitted;
       queueWaitMs = deps.clock.now() - arrived;
       const res = await forward(outbound, guard, deps.fetch);
-      served(res.status);
+      served(res.status, model, arrived, queueWaitMs, requestId);
       if (current.accessLog) {
         // Logged once the body is delivered: its time and size are known then.
         const length = res.headers.get("content-length");
@@ -335,10 +326,27 @@ export function createProxyApp(deps: ProxyAppDeps): ProxyApp {
       return res;
     } catch (err) {
       const gone = err instanceof ClientGoneError || req.signal.aborted;
-      served(gone ? 499 : err instanceof LlmuxError ? err.status : 500);
+      served(
+        gone ? 499 : err instanceof LlmuxError ? err.status : 500,
+        model,
+        arrived,
+        queueWaitMs,
+        requestId,
+      );
       throw gone ? new ClientGoneError() : err;
     }
   };
+
+  /** The request_served event (a function, not a closure per request: this is the path of every token). */
+  const served = (status: number, model: string, arrived: number, queueWaitMs: number, requestId: string) =>
+    deps.events?.emit({
+      type: "request_served",
+      model,
+      status,
+      seconds: (deps.clock.now() - arrived) / 1000,
+      queueWaitSeconds: queueWaitMs / 1000,
+      requestId,
+    });
 
   const fetch = async (req: Request, info?: Deno.ServeHandlerInfo): Promise<Response> => {
     const headers = new RequestHeaders(req.headers);
