@@ -117,8 +117,17 @@ export interface ForwardRequest {
   readonly client: Deno.HttpClient | undefined;
   /** Sent to the engine and returned to the client as x-request-id. */
   readonly requestId: string;
-  /** Counts the body bytes sent when they pass through llmux's own loop (SSE, or without `completed`). */
-  readonly onBytes: ((n: number) => void) | undefined;
+  /** Counts the body's bytes where llmux can (for the access log); see BodyMeter. */
+  readonly meter: BodyMeter | undefined;
+}
+
+/**
+ * The body bytes sent to the client. Only a body that passes through llmux's own loop (SSE, or without
+ * `completed`) is counted: forward sets `counted` when it takes that path, so the caller never re-derives it.
+ */
+export interface BodyMeter {
+  bytes: number;
+  counted: boolean;
 }
 
 /**
@@ -160,7 +169,8 @@ export async function forward(req: ForwardRequest, guard: InFlightGuard, fetch: 
     req.completed.then(release, release);
     return new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers });
   }
-  return new Response(guardedBody(upstream.body, guard, sse, req.onBytes), {
+  if (req.meter) req.meter.counted = true;
+  return new Response(guardedBody(upstream.body, guard, sse, req.meter), {
     status: upstream.status,
     statusText: upstream.statusText,
     headers,

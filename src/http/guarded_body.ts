@@ -20,7 +20,7 @@ export function guardedBody(
   upstream: ReadableStream<Uint8Array>,
   guard: InFlightGuard,
   sse: boolean,
-  onBytes: ((n: number) => void) | undefined,
+  meter: { bytes: number } | undefined,
 ): ReadableStream<Uint8Array> {
   const byob = byobReader(upstream);
   // Only a stream that is not a byte stream (a test's fake engine) has no BYOB reader.
@@ -54,7 +54,7 @@ export function guardedBody(
         ctrl.close();
       } else {
         ctrl.enqueue(chunk);
-        onBytes?.(chunk.byteLength);
+        if (meter) meter.bytes += chunk.byteLength;
       }
     },
     cancel(reason) {

@@ -39,10 +39,10 @@ for (const kind of ["byte stream (fetch)", "plain stream"] as const) {
   Deno.test(`guardedBody passes a ${kind} through event by event and releases the guard at its end`, async () => {
     const inFlight = new InFlightSet();
     const guard = inFlight.acquire("m");
-    let bytes = 0;
-    const out = await chunks(guardedBody(upstream(), guard, true, (n) => void (bytes += n)));
+    const meter = { bytes: 0 };
+    const out = await chunks(guardedBody(upstream(), guard, true, meter));
     assertEquals(out, events);
-    assertEquals(bytes, events.join("").length);
+    assertEquals(meter.bytes, events.join("").length);
     assertEquals(inFlight.size, 0);
   });
 }

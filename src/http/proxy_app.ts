@@ -257,7 +257,7 @@ export function createProxyApp(deps: ProxyAppDeps): ProxyApp {
     }
     let queueWaitMs = 0;
     let switched = false;
-    let sent = 0;
+    const meter = current.accessLog ? { bytes: 0, counted: false } : undefined;
     const completed = info?.completed;
     const outbound: ForwardRequest = {
       model,
@@ -270,7 +270,7 @@ export function createProxyApp(deps: ProxyAppDeps): ProxyApp {
       client: deps.pools?.get(model),
       requestId,
       completed,
-      onBytes: current.accessLog ? (n: number) => void (sent += n) : undefined,
+      meter,
     };
     try {
       let admitted = gate.tryAcquire?.(model) ?? null;
@@ -288,7 +288,7 @@ export function createProxyApp(deps: ProxyAppDeps): ProxyApp {
               requestId,
               path,
               arrived,
-              outbound: { ...outbound, completed: undefined, onBytes: undefined },
+              outbound: { ...outbound, completed: undefined, meter: undefined },
             });
           }
           if ("error" in now) throw now.error;
@@ -302,11 +302,9 @@ export function createProxyApp(deps: ProxyAppDeps): ProxyApp {
       queueWaitMs = deps.clock.now() - arrived;
       const res = await forward(outbound, guard, deps.fetch);
       served(res.status, model, arrived, queueWaitMs, requestId);
-      if (current.accessLog) {
+      if (meter) {
         // Logged once the body is delivered: its time and size are known then.
         const length = res.headers.get("content-length");
-        const counted = !completed ||
-          (res.headers.get("content-type")?.includes("text/event-stream") ?? false);
         const done = () =>
           access({
             requestId,
@@ -318,7 +316,7 @@ export function createProxyApp(deps: ProxyAppDeps): ProxyApp {
             queueMs: queueWaitMs,
             switched,
             // Counted where the body passes through llmux's loop (SSE); a native pass-through is not.
-            bytes: length !== null ? Number(length) : counted ? sent : null,
+            bytes: length !== null ? Number(length) : meter.counted ? meter.bytes : null,
           });
         if (completed) completed.then(done, done);
         else done();

@@ -1,7 +1,7 @@
 import { assertEquals, assertMatch } from "../testing/assert.ts";
 import { systemClock } from "../core/clock.ts";
 import { SwitchTimeoutError } from "../core/errors.ts";
-import { logger } from "../core/log.ts";
+import { type Logger, logger } from "../core/log.ts";
 import { validateConfig } from "../config/load.ts";
 import type { FetchFn } from "../engine/client.ts";
 import { InFlightSet } from "../switcher/in_flight.ts";
@@ -209,4 +209,40 @@ Deno.test("proxy maps switcher errors to their status with the JSON error shape"
   const body = await res.json();
   assertEquals(Object.keys(body.error).sort(), ["code", "message", "param", "type"]);
   assertEquals(body.error.code, "timeout");
+});
+
+Deno.test("proxy's access line counts the bytes of a body that passes through llmux, and no others", async () => {
+  const lines: Array<Record<string, unknown>> = [];
+  // Only what logAccess calls: the line's properties are what the user reads.
+  const log = {
+    info: (_: string, props: Record<string, unknown>) => void lines.push(props),
+  } as unknown as Logger;
+  const sse = 'data: {"x":1}\n\ndata: [DONE]\n\n';
+  const engine: FetchFn = (req) => {
+    const stream = new Request(req).url.endsWith("/v1/completions");
+    const body = ReadableStream.from([new TextEncoder().encode(stream ? sse : '{"ok":true}')]);
+    return Promise.resolve(
+      new Response(body, { headers: { "content-type": stream ? "text/event-stream" : "application/json" } }),
+    );
+  };
+  const inFlight = new InFlightSet();
+  const gate: ModelGate = { acquire: (model) => Promise.resolve(inFlight.acquire(model)) };
+  const app = createProxyApp({ config, gate, fetch: engine, log, clock: systemClock });
+  const served = async (path: string) => {
+    const { promise: completed, resolve } = Promise.withResolvers<void>();
+    const info = { completed, remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 } };
+    const res = await app.fetch(
+      new Request(`http://localhost${path}`, post({ model: "zeta" })),
+      info as Deno.ServeHandlerInfo,
+    );
+    const text = await res.text();
+    resolve();
+    // The access line is written from its own `completed` callback, registered before this await.
+    await completed;
+    return { text, bytes: lines.at(-1)?.bytes };
+  };
+  // An event stream crosses llmux's loop: counted.
+  assertEquals(await served("/v1/completions"), { text: sse, bytes: new TextEncoder().encode(sse).length });
+  // A JSON body without content-length passes through natively: not counted.
+  assertEquals(await served("/v1/chat/completions"), { text: '{"ok":true}', bytes: "-" });
 });
