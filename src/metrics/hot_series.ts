@@ -64,40 +64,20 @@ export class HotHistogram<T extends string> extends Histogram<T> {
     const bucket = `${name}_bucket`;
     const values: ExportedValue[] = [];
     for (const { labels, series } of this.#series.values()) {
-      let cumulative = 0;
-      this.#bounds.forEach((le, i) => {
-        cumulative += series.counts[i]!;
+      // prom-client's own shape: buckets carry a null exemplar, _sum and _count an undefined one.
+      const add = (le: number | string | null, value: number, metricName: string) =>
         values.push({
-          labels: { le },
+          labels: le === null ? {} : { le },
           sharedLabels: labels,
-          value: cumulative,
-          metricName: bucket,
-          exemplar: null,
+          value,
+          metricName,
+          exemplar: le === null ? undefined : null,
         });
-      });
-      values.push(
-        {
-          labels: { le: "+Inf" },
-          sharedLabels: labels,
-          value: series.count,
-          metricName: bucket,
-          exemplar: null,
-        },
-        {
-          labels: {},
-          sharedLabels: labels,
-          value: series.sum,
-          metricName: `${name}_sum`,
-          exemplar: undefined,
-        },
-        {
-          labels: {},
-          sharedLabels: labels,
-          value: series.count,
-          metricName: `${name}_count`,
-          exemplar: undefined,
-        },
-      );
+      let cumulative = 0;
+      this.#bounds.forEach((le, i) => add(le, cumulative += series.counts[i]!, bucket));
+      add("+Inf", series.count, bucket);
+      add(null, series.sum, `${name}_sum`);
+      add(null, series.count, `${name}_count`);
     }
     return Promise.resolve({ name, help: this.#help, type: "histogram", values, aggregator: "sum" });
   }
