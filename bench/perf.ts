@@ -75,10 +75,12 @@ async function requestPath(): Promise<void> {
     for (const t of list) {
       (c1[t.name] ??= []).push(await load(t.name, t.url, 1));
       const children = { children: t.children ?? false };
-      const before = t.pid ? cpuSeconds(t.pid, children) : 0;
+      const before = t.pid ? await cpuSeconds(t.pid, children) : 0;
       const res = await load(t.name, t.url, 64);
       (c64[t.name] ??= []).push(res);
-      if (t.pid) (cpu[t.name] ??= []).push(((cpuSeconds(t.pid, children) - before) / res.requests) * 1e6);
+      if (t.pid) {
+        (cpu[t.name] ??= []).push((((await cpuSeconds(t.pid, children)) - before) / res.requests) * 1e6);
+      }
     }
   }
   const p = (name: string, f: (x: LoadResult) => number) => c1[name]?.map(f) ?? [];

@@ -1,6 +1,7 @@
 /** Helpers for bench/perf.ts: processes, /proc readings, wrk, a built-in load client and statistics. */
 import { fileURLToPath } from "node:url";
 import { pumpLines } from "../src/engine/spawner.ts";
+import { linuxProcFs } from "../src/engine/procfs.ts";
 import { freePort } from "../src/testing/free_port.ts";
 
 export { freePort };
@@ -36,30 +37,23 @@ export function spread(xs: readonly number[], digits = 1): string {
 /**
  * CPU seconds a process has used: the on-CPU time of its threads from /proc/<pid>/task/<tid>/schedstat, in
  * nanoseconds (/proc/<pid>/stat counts 10 ms ticks, too coarse for a few microseconds per SSE chunk); with
- * `children`, its direct children's too (nginx's worker). llmux's children are its engines, whose work is not
+ * `children`, its descendants' too (nginx's worker). llmux's children are its engines, whose work is not
  * llmux's overhead.
  */
-export function cpuSeconds(pid: number, opts: { children: boolean }): number {
-  if (!opts.children) return threadsSeconds(pid);
-  let total = 0;
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (Number(entry.name) === pid || ppid === pid) total += threadsSeconds(Number(entry.name));
-    } catch { /* exited */ }
-  }
-  return total;
+export async function cpuSeconds(pid: number, opts: { children: boolean }): Promise<number> {
+  const pids = opts.children ? [pid, ...await linuxProcFs.descendants(pid)] : [pid];
+  return pids.reduce((total, p) => total + threadsSeconds(p), 0);
 }
 
 function threadsSeconds(pid: number): number {
   let ns = 0;
-  for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/schedstat`).split(" ")[0]);
-    } catch { /* the thread exited */ }
-  }
+  try {
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/schedstat`).split(" ")[0]);
+      } catch { /* the thread exited */ }
+    }
+  } catch { /* the process exited */ }
   return ns / 1e9;
 }
 

@@ -53,7 +53,7 @@ export async function sse({ targets, rounds: ROUNDS, measures }: SectionContext)
   // llmux's child is the engine.
   for (let r = 0; r < ROUNDS; r++) {
     for (const t of list) {
-      const before = t.pid ? cpuSeconds(t.pid, { children: false }) : 0;
+      const before = t.pid ? await cpuSeconds(t.pid, { children: false }) : 0;
       for (let k = 0; k < 10; k++) {
         const times = await sseArrivals(t.url, burst);
         (totals[t.name] ??= []).push(times.at(-1)!);
@@ -61,7 +61,9 @@ export async function sse({ targets, rounds: ROUNDS, measures }: SectionContext)
         for (let i = 1; i < times.length; i++) (gaps[t.name] ??= []).push(times[i]! - times[i - 1]!);
       }
       if (t.pid) {
-        (sseCpu[t.name] ??= []).push(((cpuSeconds(t.pid, { children: false }) - before) / 5020) * 1e6);
+        (sseCpu[t.name] ??= []).push(
+          (((await cpuSeconds(t.pid, { children: false })) - before) / 5020) * 1e6,
+        );
       }
     }
   }
