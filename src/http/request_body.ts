@@ -66,7 +66,7 @@ export class ReadDeadlines {
 export function readBody(
   req: Request,
   limits: BodyLimits,
-  headers: HeaderReader = req.headers,
+  headers: HeaderReader,
 ): Promise<RequestBody> {
   const encodingHeader = headers.get("content-encoding");
   const encoding = encodingHeader === null ? "identity" : encodingHeader.trim().toLowerCase();
