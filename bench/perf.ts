@@ -63,6 +63,7 @@ async function requestPath(): Promise<void> {
     ...(useNginx ? [{ name: "nginx", ...(await targets.nginx(enginePort)), children: true }] : []),
     { name: "floor", ...(await targets.floor(enginePort)) },
     { name: "floor+duties", ...(await targets.floor(enginePort, { duties: true })) },
+    { name: "floor+llmux's", ...(await targets.floor(enginePort, { allDuties: true })) },
     { name: "llmux", url: main.url, pid: main.pid },
   ];
   const c1: Record<string, LoadResult[]> = {};

@@ -58,12 +58,19 @@ export class Targets {
   }
 
   /**
-   * bench/baseline_proxy.ts in front of `upstream` (`duties`: with the duties every safe proxy has; `jsBody`:
-   * SSE through a JavaScript stream, as llmux passes it).
+   * bench/baseline_proxy.ts in front of `upstream` (`duties`: with the duties every safe proxy has;
+   * `allDuties`: with llmux's own duties too, in their cheapest form; `jsBody`: SSE through a JavaScript stream,
+   * as llmux passes it).
    */
   async floor(
     upstream: number,
-    opts: { duties?: boolean; jsBody?: boolean; v8Flags?: string; onLine?: (line: string) => void } = {},
+    opts: {
+      duties?: boolean;
+      allDuties?: boolean;
+      jsBody?: boolean;
+      v8Flags?: string;
+      onLine?: (line: string) => void;
+    } = {},
   ): Promise<Target> {
     const port = freePort();
     // Holding 10,000 requests takes 20,000 descriptors (client and engine sides): raise the limit as a
@@ -80,7 +87,7 @@ export class Targets {
         BASELINE,
         String(upstream),
         String(port),
-        ...(opts.duties ? ["--duties"] : []),
+        ...(opts.allDuties ? ["--all-duties"] : opts.duties ? ["--duties"] : []),
         ...(opts.jsBody ? ["--js-body"] : []),
       ],
       /READY/,
