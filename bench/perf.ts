@@ -1,10 +1,11 @@
 /**
  * `deno task bench`: llmux against the runtime's floor, measured in one run on this machine. Targets:
  * direct (a canned nginx "engine"), nginx as a proxy (when installed), the cheapest Deno proxy
- * (bench/baseline_proxy.ts, the floor), the same with the duties every safe proxy has, and llmux, in
- * interleaved rounds (BENCH_ROUNDS, default 5). Load from wrk when installed, else a built-in client (the
- * table says which). BENCH_ONLY=request,gc,sse,streams,queued,switch,startup runs some sections; a full run
- * writes bench/RESULTS.md (BENCH_WRITE=0: print only).
+ * (bench/baseline_proxy.ts, the floor), the same with the duties every safe proxy has, the same with
+ * llmux's own duties too (the least any proxy doing what llmux does costs here), and llmux, in interleaved
+ * rounds (BENCH_ROUNDS, default 5). Load from wrk when installed, else a built-in client (the table says
+ * which). BENCH_ONLY=request,gc,sse,streams,queued,switch,startup runs some sections; a full run writes
+ * bench/RESULTS.md (BENCH_WRITE=0: print only).
  */
 import { fileURLToPath } from "node:url";
 import {
@@ -51,7 +52,10 @@ const targetRows: string[][] = [];
 /** The second table: measure | floor | llmux | ratio or target. */
 const measures: string[][] = [];
 
-/** c=1 latency, c=64 throughput and CPU per request: direct, nginx, floor, floor with duties, llmux. */
+/**
+ * c=1 latency, c=64 throughput and CPU per request: direct, nginx, floor, floor with duties, floor with
+ * llmux's own duties too, llmux.
+ */
 async function requestPath(): Promise<void> {
   const enginePort = freePort();
   const main = await targets.llmux({
@@ -118,6 +122,21 @@ async function requestPath(): Promise<void> {
       `${(rps("llmux") / rps("floor")).toFixed(2)}× (target ≥ 0.95×); ${
         (rps("llmux") / rps("floor+duties")).toFixed(2)
       }× with duties`,
+    ],
+    [
+      "CPU per request at c=64 / throughput, least a proxy with llmux's duties costs (floor+llmux's: those " +
+      "duties in their cheapest form, bench/baseline_proxy.ts --all-duties)",
+      `${us(cpuOf("floor+llmux's"))}, ${(cpuOf("floor+llmux's") / cpuOf("floor")).toFixed(2)}× the floor / ${
+        (rps("floor+llmux's") / rps("floor")).toFixed(2)
+      }×`,
+      `${us(cpuOf("llmux"))} / ${(rps("llmux") / 1000).toFixed(1)}k/s`,
+      `llmux ${(cpuOf("llmux") / cpuOf("floor+llmux's")).toFixed(2)}× its CPU, ${
+        (rps("llmux") / rps("floor+llmux's")).toFixed(2)
+      }× its throughput; targets ${
+        cpuOf("floor+llmux's") / cpuOf("floor") > 1.15 || rps("floor+llmux's") / rps("floor") < 0.95
+          ? "out of reach of any proxy with these duties here"
+          : "within reach"
+      }`,
     ],
     [
       "c=1 added p50 / p99",
