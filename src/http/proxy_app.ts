@@ -171,6 +171,8 @@ export function createProxyApp(deps: ProxyAppDeps): ProxyApp {
       requestId: string;
       path: string;
       arrived: number;
+      /** When it began to wait (its body read): the start of its queue time. */
+      waitFrom: number;
       /** The request to the engine, as the direct path sends it. */
       outbound: ForwardRequest;
     },
@@ -184,7 +186,7 @@ export function createProxyApp(deps: ProxyAppDeps): ProxyApp {
       pending: w.pending,
       admitted: async (admitted) => {
         const guard = await limited(admitted, limiterOf(w.model), req.signal);
-        queueMs = deps.clock.now() - w.arrived;
+        queueMs = deps.clock.now() - w.waitFrom;
         return await forward(w.outbound, guard, deps.fetch);
       },
       ...(engine.sendLoadingState && w.path === "/v1/chat/completions" && deps.events
@@ -274,8 +276,12 @@ export function createProxyApp(deps: ProxyAppDeps): ProxyApp {
     };
     try {
       let admitted = gate.tryAcquire?.(model) ?? null;
+      // Queue time starts once the body is read and the model known (a slow upload is not queueing); a
+      // request admitted at once has none, and costs no clock read for it.
+      let waitFrom = -1;
       if (admitted === null) {
         switched = true;
+        waitFrom = deps.clock.now();
         const pending = gate.acquire(model, req.signal, requestId);
         if (isStreaming(path, bytes)) {
           // Immediate refusals (queue full, manual mode, shutting down) keep their status; a real wait
@@ -288,6 +294,7 @@ export function createProxyApp(deps: ProxyAppDeps): ProxyApp {
               requestId,
               path,
               arrived,
+              waitFrom,
               outbound: { ...outbound, completed: undefined, meter: undefined },
             });
           }
@@ -298,8 +305,12 @@ export function createProxyApp(deps: ProxyAppDeps): ProxyApp {
         }
       }
       const permitted = limited(admitted, limiterOf(model), req.signal);
-      const guard = permitted instanceof Promise ? await permitted : permitted;
-      queueWaitMs = deps.clock.now() - arrived;
+      let guard: InFlightGuard;
+      if (permitted instanceof Promise) {
+        if (waitFrom < 0) waitFrom = deps.clock.now();
+        guard = await permitted;
+      } else guard = permitted;
+      if (waitFrom >= 0) queueWaitMs = deps.clock.now() - waitFrom;
       const res = await forward(outbound, guard, deps.fetch);
       served(res.status, model, arrived, queueWaitMs, requestId);
       if (meter) {

@@ -4,7 +4,9 @@ import { SwitchTimeoutError } from "../core/errors.ts";
 import { type Logger, logger } from "../core/log.ts";
 import { validateConfig } from "../config/load.ts";
 import type { FetchFn } from "../engine/client.ts";
-import { InFlightSet } from "../switcher/in_flight.ts";
+import { type InFlightGuard, InFlightSet } from "../switcher/in_flight.ts";
+import { EventBus, type LlmuxEvent } from "../core/events.ts";
+import { ManualClock } from "../testing/manual_clock.ts";
 import { createProxyApp, type ModelGate } from "./proxy_app.ts";
 
 const config = validateConfig({
@@ -245,4 +247,57 @@ Deno.test("proxy's access line counts the bytes of a body that passes through ll
   assertEquals(await served("/v1/completions"), { text: sse, bytes: new TextEncoder().encode(sse).length });
   // A JSON body without content-length passes through natively: not counted.
   assertEquals(await served("/v1/chat/completions"), { text: '{"ok":true}', bytes: "-" });
+});
+
+Deno.test("proxy's queue time starts once the body is read: a slow upload is not counted as queueing", async () => {
+  const lines: Array<Record<string, unknown>> = [];
+  const log = {
+    info: (_: string, props: Record<string, unknown>) => void lines.push(props),
+  } as unknown as Logger;
+  const events = new EventBus();
+  const served: number[] = [];
+  events.on((e: LlmuxEvent) => void (e.type === "request_served" && served.push(e.queueWaitSeconds)));
+  const clock = new ManualClock();
+  const inFlight = new InFlightSet();
+  let awake = true;
+  const admit = Promise.withResolvers<InFlightGuard>();
+  const gate: ModelGate = {
+    tryAcquire: (model) => awake ? inFlight.acquire(model) : null,
+    acquire: () => admit.promise,
+  };
+  const app = createProxyApp({ config, gate, fetch: ok, log, clock, events });
+  /** A request whose body takes 500 ms of the clock to arrive; `wait` ms more pass before the gate admits. */
+  const slowUpload = async (wait: number) => {
+    const rest = Promise.withResolvers<void>();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        c.enqueue(new TextEncoder().encode('{"model":'));
+        await rest.promise;
+        c.enqueue(new TextEncoder().encode('"zeta"}'));
+        c.close();
+      },
+    });
+    const pending = app.fetch(
+      new Request(
+        "http://localhost/v1/chat/completions",
+        { method: "POST", body, duplex: "half" } as RequestInit,
+      ),
+    );
+    await clock.advance(500);
+    rest.resolve();
+    if (wait > 0) {
+      await clock.advance(wait);
+      admit.resolve(inFlight.acquire("zeta"));
+    }
+    const res = await pending;
+    assertEquals(res.status, 200);
+    await res.body?.cancel();
+    const line = lines.at(-1)!;
+    return { total: line.totalMs, queue: line.queueMs, event: served.at(-1) };
+  };
+  // Awake: admitted at once, so no queue time, though the request took 500 ms to arrive.
+  assertEquals(await slowUpload(0), { total: 500, queue: 0, event: 0 });
+  // Asleep: only the 300 ms it waited for its model after the upload are queue time.
+  awake = false;
+  assertEquals(await slowUpload(300), { total: 800, queue: 300, event: 0.3 });
 });

@@ -56,7 +56,8 @@ export function createMetrics(src: MetricsSources): Registry {
   });
   const queueWait = new HotHistogram({
     name: "llmux_request_queue_wait_seconds",
-    help: "Time a request waited for its model to become active",
+    help:
+      "Time a request waited, once its body was read, for its model to become active and an engine permit",
     labelNames: ["model"],
     buckets: LATENCY_BUCKETS,
     registers,
