@@ -124,8 +124,7 @@ async function requestPath(): Promise<void> {
       }× with duties`,
     ],
     [
-      "CPU per request at c=64 / throughput, least a proxy with llmux's duties costs (floor+llmux's: those " +
-      "duties in their cheapest form, bench/baseline_proxy.ts --all-duties)",
+      "CPU per request at c=64 / throughput, floor+llmux's (llmux's duties in their cheapest form)",
       `${us(cpuOf("floor+llmux's"))}, ${(cpuOf("floor+llmux's") / cpuOf("floor")).toFixed(2)}× the floor / ${
         (rps("floor+llmux's") / rps("floor")).toFixed(2)
       }×`,
