@@ -19,6 +19,7 @@ import {
   type LoadResult,
   median,
   post,
+  quiet,
   spread,
   start,
   wrk,
@@ -76,10 +77,17 @@ async function requestPath(): Promise<void> {
   // Warm every target first: V8 keeps optimizing a Deno proxy's hot functions on background threads for
   // tens of thousands of requests, and a cold first round would measure that compilation.
   for (const t of list) await load(t.name, t.url, 64, 2);
+  // Each measurement starts once the targets are idle: one just loaded keeps collecting and compiling for
+  // a while, and a c=1 latency measured beside that is the other target's.
+  const pids = list.flatMap((t) => t.pid ? [t.pid] : []);
+  let busy = 0;
+  const settle = async () => void (await quiet(pids) || busy++);
   for (let r = 0; r < ROUNDS; r++) {
     for (const t of list) {
+      await settle();
       (c1[t.name] ??= []).push(await load(t.name, t.url, 1));
       const children = { children: t.children ?? false };
+      await settle();
       const before = t.pid ? await cpuSeconds(t.pid, children) : 0;
       const res = await load(t.name, t.url, 64);
       (c64[t.name] ??= []).push(res);
@@ -88,6 +96,7 @@ async function requestPath(): Promise<void> {
       }
     }
   }
+  if (busy > 0) console.error(`${busy} measurement(s) started before the targets were idle (10 s deadline)`);
   const p = (name: string, f: (x: LoadResult) => number) => c1[name]?.map(f) ?? [];
   const direct50 = median(p("direct", (x) => x.p50ms));
   const direct99 = median(p("direct", (x) => x.p99ms));

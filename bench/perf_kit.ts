@@ -57,6 +57,29 @@ function threadsSeconds(pid: number): number {
   return ns / 1e9;
 }
 
+/**
+ * Waits until `pids` (with their descendants) use under 5 % of a core over a 200 ms window, or 10 s have
+ * passed: a Deno target that was just loaded keeps collecting garbage and compiling for a while, on the
+ * cores the next target's measurement needs. Returns whether they went quiet.
+ */
+export async function quiet(pids: readonly number[]): Promise<boolean> {
+  const windowMs = 200;
+  const total = async () => {
+    let s = 0;
+    for (const pid of pids) s += await cpuSeconds(pid, { children: true });
+    return s;
+  };
+  const deadline = performance.now() + 10_000;
+  let before = await total();
+  while (performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, windowMs));
+    const now = await total();
+    if (now - before < 0.05 * windowMs / 1000) return true;
+    before = now;
+  }
+  return false;
+}
+
 /** Resident memory in MB, from /proc/<pid>/status. */
 export function rssMb(pid: number): number {
   const m = Deno.readTextFileSync(`/proc/${pid}/status`).match(/VmRSS:\s+(\d+) kB/);
