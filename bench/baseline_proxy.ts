@@ -180,8 +180,12 @@ async function allDuties(req: Request, info: Deno.ServeHandlerInfo): Promise<Res
     const seconds = (performance.now() - arrived) / 1000;
     model.served++;
     model.sum += seconds;
-    const b = BOUNDS.findIndex((le) => seconds <= le);
-    if (b >= 0) model.buckets[b]!++;
+    for (let b = 0; b < BOUNDS.length; b++) {
+      if (seconds <= BOUNDS[b]!) {
+        model.buckets[b]!++;
+        break;
+      }
+    }
   };
   const init: RequestInit & { client?: Deno.HttpClient } = {
     method: "POST",

@@ -2,6 +2,7 @@
 import { fileURLToPath } from "node:url";
 import { pumpLines } from "../src/engine/spawner.ts";
 import { linuxProcFs } from "../src/engine/procfs.ts";
+import { sleep, systemClock } from "../src/core/clock.ts";
 import { freePort } from "../src/testing/free_port.ts";
 
 export { freePort };
@@ -72,7 +73,7 @@ export async function quiet(pids: readonly number[]): Promise<boolean> {
   const deadline = performance.now() + 10_000;
   let before = await total();
   while (performance.now() < deadline) {
-    await new Promise((r) => setTimeout(r, windowMs));
+    await sleep(systemClock, windowMs);
     const now = await total();
     if (now - before < 0.05 * windowMs / 1000) return true;
     before = now;
